@@ -1,0 +1,60 @@
+// Prisma configuration that runs the real schema engine offline (see
+// prisma/offline/README.md). Only the sandbox's sample backend needs this.
+import path from 'node:path'
+import { defineConfig } from 'prisma/config'
+import { PrismaPg } from '@prisma/adapter-pg'
+
+const offline = path.join(__dirname, 'prisma', 'offline')
+process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= path.join(offline, 'schema-engine')
+process.env.PRISMA_QUERY_ENGINE_LIBRARY ??= path.join(offline, 'libquery_engine.so.node')
+
+// The adapter rejects the catalog types name (OID 19) and "char" (OID 18)
+// that migrate reads while introspecting: present them as text.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Result = require('pg/lib/result')
+const addFields = Result.prototype.addFields
+Result.prototype.addFields = function (fields: Array<{ dataTypeID: number }>) {
+  for (const f of fields) if (f.dataTypeID === 19 || f.dataTypeID === 18) f.dataTypeID = 25
+  return addFields.call(this, fields)
+}
+
+// Host, port, user and database are passed separately: with a connectionString
+// the adapter would use the main database as its shadow database. A short idle
+// timeout keeps the pool from holding every command open for 10 s at exit.
+function poolConfig () {
+  const url = new URL(process.env.DATABASE_URL ?? '')
+  return {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: url.pathname.slice(1),
+    idleTimeoutMillis: 200,
+  }
+}
+
+// The adapter splits a migration on ";" and runs the pieces one by one, which
+// leaves a failed migration half-applied and breaks DO $$ ... $$ bodies. Send
+// the whole script as one query, as the native engine does: all or nothing.
+class WholeScriptPg extends PrismaPg {
+  async connect () {
+    const adapter = await super.connect()
+    const pool = adapter.underlyingDriver()
+    adapter.executeScript = async (script: string) => {
+      try {
+        await pool.query(script)
+      } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        (adapter as any).onError(error)
+      }
+    }
+    return adapter
+  }
+}
+
+export default defineConfig({
+  experimental: { adapter: true },
+  engine: 'js',
+  schema: path.join('prisma', 'schema.prisma'),
+  adapter: async () => new WholeScriptPg(poolConfig()),
+})

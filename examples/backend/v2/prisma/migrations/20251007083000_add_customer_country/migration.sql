@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "customers" ADD COLUMN     "country" TEXT NOT NULL DEFAULT 'NG';

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "properties" ADD COLUMN     "latitude" DOUBLE PRECISION,
+ADD COLUMN     "longitude" DOUBLE PRECISION;

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "customers_created_at_idx" ON "customers"("created_at");

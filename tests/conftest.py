@@ -1,0 +1,40 @@
+"""Shared helpers: where the project is, and how to reach the sandbox."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+SANDBOX_INVENTORY = ROOT / "inventories" / "sandbox"
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a command from the project root, capturing text output."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env.setdefault("CONTAINERS_CONF", str(ROOT / "sandbox" / "containers.conf"))
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sandbox_hosts() -> dict[str, dict]:
+    """The sandbox inventory's hosts and their variables, read from hosts.yml."""
+    data = yaml.safe_load((SANDBOX_INVENTORY / "hosts.yml").read_text())
+    hosts: dict[str, dict] = {}
+
+    def walk(group: dict, groups: list[str]) -> None:
+        for name, hostvars in (group.get("hosts") or {}).items():
+            hosts.setdefault(name, {"groups": []}).update(hostvars or {})
+            hosts[name]["groups"] += groups
+        for child, sub in (group.get("children") or {}).items():
+            walk(sub or {}, groups + [child])
+
+    walk(data["all"], [])
+    return hosts

@@ -1,0 +1,60 @@
+"""The sandbox inventory stands for production: same shape, same names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ROOT, run
+
+STRATEGIES = {"pm2", "systemd", "docker", "app_platform"}
+
+
+def inventory(env: str, *extra: str) -> dict:
+    result = run(["ansible-inventory", "-i", f"inventories/{env}", "--list", *extra])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    # The example vault's password is documented in its header.
+    password = tmp_path_factory.mktemp("vault") / "password"
+    password.write_text("example-only")
+    return inventory("prod", "--vault-password-file", str(password))
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    return inventory("sandbox")
+
+
+def app_hostvars(inv: dict) -> dict[str, dict]:
+    return {h: inv["_meta"]["hostvars"][h] for h in inv["app"]["hosts"]}
+
+
+def test_prod_secrets_are_vault_encrypted():
+    vault = ROOT / "inventories" / "prod" / "group_vars" / "production" / "vault.yml"
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
+
+
+@pytest.mark.parametrize("env", ["prod", "sandbox"])
+def test_every_app_host_names_a_known_restart_strategy(env, prod, sandbox):
+    hosts = app_hostvars({"prod": prod, "sandbox": sandbox}[env])
+    assert hosts
+    assert {
+        h: v["app_restart_strategy"] for h, v in hosts.items() if v["app_restart_strategy"] not in STRATEGIES
+    } == {}
+
+
+def test_the_sandbox_gives_the_app_the_same_settings_as_production(prod, sandbox):
+    prod_vars = next(iter(app_hostvars(prod).values()))
+    sandbox_vars = next(iter(app_hostvars(sandbox).values()))
+    assert sorted(prod_vars["app_env"]) == sorted(sandbox_vars["app_env"])
+    app_names = {k for k in prod_vars if k.startswith(("app_", "db_"))} - {"app_restart_strategy"}
+    assert app_names <= set(sandbox_vars)
+
+
+def test_the_sandbox_covers_every_restart_strategy_it_can_run(sandbox):
+    strategies = {v["app_restart_strategy"] for v in app_hostvars(sandbox).values()}
+    assert strategies == {"pm2", "systemd", "docker"}

@@ -14,9 +14,9 @@ VENV_BIN = ROOT / ".venv" / "bin"
 SANDBOX_INVENTORY = ROOT / "inventories" / "sandbox"
 
 
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+def run(cmd: list[str], env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run a command from the project root, capturing text output."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(env_extra or {}))
     env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
     env.setdefault("CONTAINERS_CONF", str(ROOT / "sandbox" / "containers.conf"))
     env["ANSIBLE_FORCE_COLOR"] = "0"

@@ -194,3 +194,25 @@ def test_starting_the_sandbox_again_changes_nothing():
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
     assert recap, result.stdout[-2000:]
     assert {host: int(changed) for host, changed in recap if int(changed)} == {}
+
+
+def test_prisma_migrate_info_reads_the_real_prisma_and_database_over_ssh():
+    result = run(
+        [
+            "ansible",
+            "sandbox-pm2",
+            "-i",
+            "inventories/sandbox",
+            "-m",
+            "prisma_migrate_info",
+            "-a",
+            "app_dir=/srv/backend database_url={{ app_env.DATABASE_URL }}",
+        ],
+        env_extra={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    info = json.loads(result.stdout)["plays"][0]["tasks"][0]["hosts"]["sandbox-pm2"]
+    assert info["status"] == "up_to_date" and info["prisma"]["rc"] == 0
+    assert info["up_to_date"] is True and info["applied"] == ["20240115093000_baseline"]
+    assert info["target"] == "backend@sandbox-db:5432/backend"
+    assert "sandbox-db-password" not in result.stdout

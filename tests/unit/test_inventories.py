@@ -42,9 +42,7 @@ def test_prod_secrets_are_vault_encrypted():
 def test_every_app_host_names_a_known_restart_strategy(env, prod, sandbox):
     hosts = app_hostvars({"prod": prod, "sandbox": sandbox}[env])
     assert hosts
-    assert {
-        h: v["app_restart_strategy"] for h, v in hosts.items() if v["app_restart_strategy"] not in STRATEGIES
-    } == {}
+    assert {h: v["app_restart_strategy"] for h, v in hosts.items() if v["app_restart_strategy"] not in STRATEGIES} == {}
 
 
 def test_the_sandbox_gives_the_app_the_same_settings_as_production(prod, sandbox):

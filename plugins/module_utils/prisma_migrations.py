@@ -1,0 +1,212 @@
+"""What Prisma's migration state is, read from the files and from the database.
+
+`prisma migrate status` stops at the first problem and reports "up to date"
+when the database has a migration missing locally or a migration.sql was
+edited after it was applied, so the tool reads `_prisma_migrations` itself and
+compares it with the migration folders. Pure functions here; the modules do
+the I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+# Query parameters libpq understands; Prisma adds its own (schema,
+# connection_limit, pool_timeout, pgbouncer, ...) that libpq would reject.
+LIBPQ_PARAMS = frozenset(
+    {
+        "sslmode",
+        "sslcert",
+        "sslkey",
+        "sslrootcert",
+        "sslpassword",
+        "connect_timeout",
+        "application_name",
+        "options",
+        "target_session_attrs",
+        "keepalives",
+        "keepalives_idle",
+    }
+)
+
+MIGRATION_NAME = re.compile(r"^(\d+)_(.+)$")
+
+HISTORY_QUERY = (
+    "SELECT migration_name, checksum, started_at, finished_at, rolled_back_at,"
+    " applied_steps_count, logs FROM {table} ORDER BY started_at, migration_name"
+)
+
+
+def connection_params(database_url):
+    """Turn a Prisma DATABASE_URL into psycopg2 keyword arguments and its schema.
+
+    >>> connection_params("postgresql://u:p%40ss@h:6543/db?schema=app&sslmode=require&connection_limit=5")
+    ({'host': 'h', 'port': 6543, 'user': 'u', 'password': 'p@ss', 'dbname': 'db', 'sslmode': 'require'}, 'app')
+    """
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("DATABASE_URL must start with postgresql:// (got %s://)" % (parts.scheme or "nothing"))
+    params = {}
+    if parts.hostname:
+        params["host"] = parts.hostname
+    if parts.port:
+        params["port"] = parts.port
+    if parts.username:
+        params["user"] = unquote(parts.username)
+    if parts.password is not None:
+        params["password"] = unquote(parts.password)
+    if parts.path.strip("/"):
+        params["dbname"] = unquote(parts.path.strip("/"))
+    schema = "public"
+    for key, value in parse_qsl(parts.query):
+        if key == "schema":
+            schema = value
+        elif key in LIBPQ_PARAMS:
+            params[key] = value
+    return params, schema
+
+
+def describe_target(params):
+    """A secret-free name for a database: user@host:port/dbname."""
+    return "%s@%s:%s/%s" % (
+        params.get("user", "?"),
+        params.get("host", "localhost"),
+        params.get("port", 5432),
+        params.get("dbname", "?"),
+    )
+
+
+def scan_migrations(migrations_dir):
+    """The migration folders in the order Prisma applies them (by name)."""
+    found = []
+    for name in sorted(os.listdir(migrations_dir)):
+        folder = os.path.join(migrations_dir, name)
+        if not os.path.isdir(folder):
+            continue  # migration_lock.toml and friends
+        sql = os.path.join(folder, "migration.sql")
+        entry = {"name": name, "has_sql": os.path.isfile(sql), "checksum": None}
+        if entry["has_sql"]:
+            with open(sql, "rb") as handle:
+                entry["checksum"] = hashlib.sha256(handle.read()).hexdigest()
+        found.append(entry)
+    return found
+
+
+def near_duplicates(names):
+    """Groups of migration names that differ only in their timestamp prefix.
+
+    >>> near_duplicates(["20251204_consolidate", "20251204175644_consolidate", "20250101_init"])
+    [['20251204175644_consolidate', '20251204_consolidate']]
+    """
+    by_suffix = {}
+    for name in names:
+        match = MIGRATION_NAME.match(name)
+        if match:
+            by_suffix.setdefault(match.group(2), []).append(name)
+    return [sorted(group) for _, group in sorted(by_suffix.items()) if len(group) > 1]
+
+
+def classify(local, rows):
+    """Compare the migration folders with the rows of _prisma_migrations.
+
+    A row is applied when it finished and was not rolled back, failed when it
+    neither finished nor was rolled back (what Prisma's P3009 refers to), and
+    rolled back otherwise (Prisma will apply that migration again).
+    """
+    local_by_name = {m["name"]: m for m in local}
+    latest = {}
+    for row in rows:  # a rolled-back migration can have several rows; the last counts
+        latest[row["migration_name"]] = row
+    applied = [n for n, r in latest.items() if r["finished_at"] is not None and r["rolled_back_at"] is None]
+    failed = [  # not named "failed" in results: Ansible reserves that key
+        {"name": n, "started_at": _iso(r["started_at"]), "logs": r.get("logs") or ""}
+        for n, r in latest.items()
+        if r["finished_at"] is None and r["rolled_back_at"] is None
+    ]
+    failed_names = {f["name"] for f in failed}
+    rolled_back = sorted(n for n, r in latest.items() if r["rolled_back_at"] is not None)
+    pending = [m["name"] for m in local if m["has_sql"] and m["name"] not in applied and m["name"] not in failed_names]
+    missing_locally = sorted(n for n in applied if n not in local_by_name)
+    mismatches = [
+        {"name": n, "local": local_by_name[n]["checksum"], "database": latest[n]["checksum"]}
+        for n in sorted(applied)
+        if n in local_by_name and local_by_name[n]["has_sql"] and local_by_name[n]["checksum"] != latest[n]["checksum"]
+    ]
+    empty = [m["name"] for m in local if not m["has_sql"]]
+    result = {
+        "applied": sorted(applied),
+        "pending": pending,
+        "failed_migrations": failed,
+        "rolled_back": rolled_back,
+        "missing_locally": missing_locally,
+        "checksum_mismatches": mismatches,
+        "empty_folders": empty,
+        "near_duplicates": near_duplicates([m["name"] for m in local]),
+    }
+    result["problems"] = problems(result)
+    result["up_to_date"] = not (pending or failed or missing_locally or mismatches or empty)
+    return result
+
+
+def problems(state):
+    """Each blocking finding as a sentence that says what to do."""
+    found = []
+    for item in state["failed_migrations"]:
+        found.append(
+            "Migration %s failed (started %s) and blocks every deploy (Prisma P3009). Either fix the database by"
+            " hand and mark it applied (prisma migrate resolve --applied %s), or undo what it changed and mark it"
+            " rolled back (prisma migrate resolve --rolled-back %s), then deploy again."
+            % (item["name"], item["started_at"], item["name"], item["name"])
+        )
+    for name in state["empty_folders"]:
+        found.append(
+            "Migration folder %s has no migration.sql: prisma migrate deploy fails on it (P3015) and"
+            " migrate resolve cannot mark it (P3017). Delete the folder or restore its migration.sql." % name
+        )
+    for group in state["near_duplicates"]:
+        found.append(
+            "Migrations %s share one name under different timestamps: check they are not the same change"
+            " committed twice before deploying." % ", ".join(group)
+        )
+    for name in state["missing_locally"]:
+        found.append(
+            "Migration %s is applied in the database but missing from prisma/migrations: the code is older than"
+            " the database or the folder was deleted. Deploy a revision that has it." % name
+        )
+    for item in state["checksum_mismatches"]:
+        found.append(
+            "Migration %s was edited after it was applied (checksum %s in the database, %s on disk): restore the"
+            " applied migration.sql and put the change in a new migration."
+            % (item["name"], item["database"][:12], item["local"][:12])
+        )
+    return found
+
+
+def parse_status(rc, stdout, stderr):
+    """Classify `prisma migrate status` output the way real Prisma 6 words it."""
+    text = "%s\n%s" % (stdout, stderr)
+    if "Can't reach database server" in text or "P1001" in text:
+        return "unreachable"
+    if re.search(r"Following migrations? ha(ve|s) failed", text):
+        return "failed"
+    if re.search(r"Following migrations? ha(ve|s) not yet been applied", text):
+        return "pending"
+    if "are different" in text or "not found locally" in text:
+        return "diverged"
+    if rc == 0 and "Database schema is up to date" in text:
+        return "up_to_date"
+    return "unknown"
+
+
+def redact(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def _iso(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value

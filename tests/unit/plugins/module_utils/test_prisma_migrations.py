@@ -1,0 +1,167 @@
+"""Pure logic of the migration state: URLs, folders, history rows, Prisma's words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
+import prisma_migrations as pm  # noqa: E402
+
+T0 = dt.datetime(2025, 12, 4, 10, 0, tzinfo=dt.UTC)
+
+
+def local(name, sql="SELECT 1;"):
+    checksum = hashlib.sha256(sql.encode()).hexdigest() if sql is not None else None
+    return {"name": name, "has_sql": sql is not None, "checksum": checksum}
+
+
+def row(name, sql="SELECT 1;", finished=True, rolled_back=False, logs=None):
+    return {
+        "migration_name": name,
+        "checksum": hashlib.sha256(sql.encode()).hexdigest(),
+        "started_at": T0,
+        "finished_at": T0 if finished else None,
+        "rolled_back_at": T0 if rolled_back else None,
+        "applied_steps_count": 1 if finished else 0,
+        "logs": logs,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "schema"),
+    [
+        (
+            "postgresql://backend:s3cret@db:5432/backend",
+            {"host": "db", "port": 5432, "user": "backend", "password": "s3cret", "dbname": "backend"},
+            "public",
+        ),
+        (
+            "postgres://u:p%40ss%2Fw@h/app?schema=tenant&sslmode=require&connection_limit=5&pgbouncer=true",
+            {"host": "h", "user": "u", "password": "p@ss/w", "dbname": "app", "sslmode": "require"},
+            "tenant",
+        ),
+    ],
+)
+def test_a_prisma_url_becomes_libpq_parameters(url, params, schema):
+    assert pm.connection_params(url) == (params, schema)
+
+
+def test_a_url_that_is_not_postgresql_is_refused():
+    with pytest.raises(ValueError, match="postgresql://"):
+        pm.connection_params("mysql://u:p@h/db")
+
+
+def test_the_target_description_never_holds_the_password():
+    params, _ = pm.connection_params("postgresql://backend:s3cret@db:5432/backend")
+    assert pm.describe_target(params) == "backend@db:5432/backend"
+
+
+def test_folders_are_read_in_name_order_with_prismas_checksum(tmp_path):
+    (tmp_path / "20250102_b").mkdir()
+    (tmp_path / "20250102_b" / "migration.sql").write_text("CREATE TABLE b ();\n")
+    (tmp_path / "20250101_a").mkdir()
+    (tmp_path / "20250101_a" / "migration.sql").write_text("CREATE TABLE a ();\n")
+    (tmp_path / "20250103_empty").mkdir()
+    (tmp_path / "migration_lock.toml").write_text('provider = "postgresql"\n')
+    found = pm.scan_migrations(str(tmp_path))
+    assert [m["name"] for m in found] == ["20250101_a", "20250102_b", "20250103_empty"]
+    assert found[0]["checksum"] == hashlib.sha256(b"CREATE TABLE a ();\n").hexdigest()
+    assert found[2] == {"name": "20250103_empty", "has_sql": False, "checksum": None}
+
+
+def test_the_runbooks_near_duplicate_names_are_found():
+    names = [
+        "20251201100000_add_documents_verification_flag",
+        "20251204175644_consolidate_verification_service",
+        "20251204_consolidate_verification_service",
+    ]
+    assert pm.near_duplicates(names) == [
+        ["20251204175644_consolidate_verification_service", "20251204_consolidate_verification_service"]
+    ]
+
+
+def test_given_no_history_every_folder_with_sql_is_pending():
+    state = pm.classify([local("1_a"), local("2_b")], [])
+    assert state["pending"] == ["1_a", "2_b"]
+    assert state["up_to_date"] is False
+    assert state["problems"] == []
+
+
+def test_given_everything_applied_it_is_up_to_date():
+    state = pm.classify([local("1_a"), local("2_b")], [row("1_a"), row("2_b")])
+    assert state["applied"] == ["1_a", "2_b"]
+    assert state["pending"] == []
+    assert state["up_to_date"] is True
+
+
+def test_a_failed_migration_is_failed_not_pending_and_both_ways_out_are_named():
+    state = pm.classify(
+        [local("1_a"), local("2_b"), local("3_c")], [row("1_a"), row("2_b", finished=False, logs="boom")]
+    )
+    assert [f["name"] for f in state["failed_migrations"]] == ["2_b"]
+    assert state["failed_migrations"][0]["logs"] == "boom"
+    assert state["pending"] == ["3_c"]
+    [problem] = state["problems"]
+    assert "P3009" in problem
+    assert "prisma migrate resolve --applied 2_b" in problem
+    assert "prisma migrate resolve --rolled-back 2_b" in problem
+
+
+def test_a_rolled_back_migration_is_pending_again():
+    state = pm.classify([local("1_a")], [row("1_a", finished=False, rolled_back=True)])
+    assert state["rolled_back"] == ["1_a"]
+    assert state["pending"] == ["1_a"]
+    assert state["failed_migrations"] == []
+
+
+def test_the_latest_row_of_a_migration_counts():
+    rows = [row("1_a", finished=False, rolled_back=True), row("1_a")]
+    state = pm.classify([local("1_a")], rows)
+    assert state["applied"] == ["1_a"] and state["pending"] == [] and state["rolled_back"] == []
+
+
+def test_what_migrate_status_misses_is_found_missing_locally_and_edited():
+    state = pm.classify([local("1_a", sql="edited;")], [row("1_a"), row("0_gone")])
+    assert state["missing_locally"] == ["0_gone"]
+    assert [m["name"] for m in state["checksum_mismatches"]] == ["1_a"]
+    assert state["up_to_date"] is False
+    assert len(state["problems"]) == 2
+
+
+def test_an_empty_folder_is_never_pending_and_blocks():
+    state = pm.classify([local("1_a"), local("2_empty", sql=None)], [row("1_a")])
+    assert state["pending"] == []
+    assert state["empty_folders"] == ["2_empty"]
+    assert state["up_to_date"] is False
+    assert "P3015" in state["problems"][0]
+
+
+# What Prisma 6.19 prints, as seen on the sandbox (../shared/TESTBED.md).
+@pytest.mark.parametrize(
+    ("rc", "stdout", "stderr", "expected"),
+    [
+        (0, "1 migration found in prisma/migrations\n\nDatabase schema is up to date!\n", "", "up_to_date"),
+        (1, "Following migration have not yet been applied:\n20250102_b\n", "", "pending"),
+        (1, "Following migrations have not yet been applied:\n1_a\n2_b\n", "", "pending"),
+        (1, "", "Following migration have failed:\n20250102_bad\n", "failed"),
+        (
+            1,
+            "",
+            "Your local migration history and the migrations table from your database are different:",
+            "diverged",
+        ),
+        (1, "", "Error: P1001: Can't reach database server at `db:5432`", "unreachable"),
+        (1, "", "Error: something new", "unknown"),
+    ],
+)
+def test_prismas_status_words_are_classified(rc, stdout, stderr, expected):
+    assert pm.parse_status(rc, stdout, stderr) == expected
+
+
+def test_secrets_are_taken_out_of_output():
+    assert pm.redact("url postgresql://u:pw@h/db pw", ["postgresql://u:pw@h/db", "pw", None]) == "url ******** ********"

@@ -1,0 +1,61 @@
+"""Filters for the migration playbooks: the app's .env, and Prisma URLs as libpq parameters."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from ansible.errors import AnsibleFilterError
+
+# The URL logic lives with the modules; controller-side plugins reuse it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
+import prisma_migrations  # noqa: E402
+
+DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def dotenv(text):
+    """Parse a .env file the way dotenv does: NAME=value, optional quotes and `export`, # comments."""
+    values = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = DOTENV_LINE.match(line)
+        if not match:
+            continue
+        value = match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = re.sub(r"\s+#.*$", "", value)
+        values[match.group(1)] = value
+    return values
+
+
+def missing_env(values, required):
+    """The required names (shell-style patterns such as SPACES_* allowed) that are absent or empty."""
+    missing = []
+    for pattern in required:
+        regex = re.compile("^" + re.escape(pattern).replace(r"\*", ".*") + "$")
+        if not any(regex.match(name) and str(value).strip() for name, value in values.items()):
+            missing.append(pattern)
+    return missing
+
+
+def pg_params(url):
+    """A Prisma DATABASE_URL as libpq parameters (host, port, user, password, dbname, sslmode)."""
+    try:
+        return prisma_migrations.connection_params(url)[0]
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
+def pg_target(url):
+    """A secret-free name for the database a URL points at: user@host:port/dbname."""
+    return prisma_migrations.describe_target(pg_params(url))
+
+
+class FilterModule:
+    def filters(self):
+        return {"dotenv": dotenv, "missing_env": missing_env, "pg_params": pg_params, "pg_target": pg_target}

@@ -1,0 +1,48 @@
+"""The playbooks' filters: .env parsing and required names."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+import migrate as filters  # noqa: E402
+
+ENV = """# production settings
+DATABASE_URL="postgresql://backend:p#ss@db:5432/backend?schema=public"
+export PORT=3000
+SPACES_KEY=abc  # the key
+SPACES_SECRET=''
+PAYSTACK_SECRET_KEY=sk_live_x
+not a line
+"""
+
+
+def test_a_dotenv_file_parses_like_dotenv():
+    values = filters.dotenv(ENV)
+    assert values == {
+        "DATABASE_URL": "postgresql://backend:p#ss@db:5432/backend?schema=public",
+        "PORT": "3000",
+        "SPACES_KEY": "abc",
+        "SPACES_SECRET": "",
+        "PAYSTACK_SECRET_KEY": "sk_live_x",
+    }
+
+
+@pytest.mark.parametrize(
+    ("required", "missing"),
+    [
+        (["DATABASE_URL", "SPACES_*", "PAYSTACK_SECRET_KEY"], []),
+        (["SPACES_SECRET"], ["SPACES_SECRET"]),  # empty counts as missing
+        (["REDIS_URL", "SPACES_*"], ["REDIS_URL"]),
+        (["SENTRY_*"], ["SENTRY_*"]),
+    ],
+)
+def test_required_names_and_patterns_are_checked(required, missing):
+    assert filters.missing_env(filters.dotenv(ENV), required) == missing
+
+
+def test_a_url_becomes_a_secret_free_target():
+    assert filters.pg_target("postgresql://backend:pw@db:5432/backend?schema=x") == "backend@db:5432/backend"

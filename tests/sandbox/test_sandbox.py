@@ -1,7 +1,7 @@
 """The sandbox, end to end: droplets over real SSH, the sample backend under
 each restart strategy, and Prisma's view of the database before a migration.
 
-The session starts from a fresh sandbox (down, then up), as production is
+Each module starts from a fresh sandbox (down, then up), as production is
 before any run.
 """
 
@@ -18,6 +18,8 @@ import pytest
 import yaml
 from conftest import ROOT, SANDBOX_INVENTORY, run
 
+from .conftest import playbook
+
 pytestmark = pytest.mark.sandbox
 
 SSH_DIR = ROOT / ".sandbox" / "ssh"
@@ -32,18 +34,6 @@ RUNNING = {
     "systemd": "systemctl is-active contrezz-backend",
     "docker": "docker-compose ps --services --filter status=running",
 }
-
-
-def playbook(name: str) -> subprocess.CompletedProcess:
-    result = run(["ansible-playbook", "-i", "inventories/sandbox", f"playbooks/{name}"])
-    assert result.returncode == 0, f"{name} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-    return result
-
-
-@pytest.fixture(scope="session", autouse=True)
-def fresh_sandbox():
-    playbook("sandbox_down.yml")
-    playbook("sandbox_up.yml")
 
 
 def ssh(port: int, command: str, known_hosts=None, strict: str = "yes") -> subprocess.CompletedProcess:

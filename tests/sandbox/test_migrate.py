@@ -1,0 +1,164 @@
+"""migrate.yml on the sandbox, end to end: from "27 pending" to "up to date",
+every host restarted its own way, nothing lost, nothing printed that is secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import urllib.request
+
+import psycopg2
+import pytest
+import yaml
+from conftest import ROOT, SANDBOX_INVENTORY
+
+from .conftest import playbook
+
+pytestmark = pytest.mark.sandbox
+
+SECRETS = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "secrets.yml").read_text())
+HTTP = {"sandbox-pm2": 3031, "sandbox-systemd": 3032, "sandbox-docker": 3033}
+# Release 1's tables and columns: what must survive the migration unchanged.
+FINGERPRINT = {
+    "customers": "id, email, company_name, phone, status, created_at",
+    "users": "id, customer_id, email, name, role, password_hash",
+    "properties": "id, customer_id, name, address, city",
+    "payments": "id, customer_id, amount, currency, status, reference",
+    "subscriptions": "id, customer_id, plan, status, current_period_end",
+    "documents": "id, customer_id, property_id, file_name, spaces_key",
+}
+
+
+def db():
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=55432, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
+    )
+    conn.autocommit = True
+    return conn
+
+
+def fingerprint() -> dict:
+    with db() as conn, conn.cursor() as cur:
+        out = {}
+        for table, cols in FINGERPRINT.items():
+            cur.execute(f"SELECT count(*), md5(string_agg(row({cols})::text, '|' ORDER BY id)) FROM {table}")
+            out[table] = cur.fetchone()
+        return out
+
+
+def get(port: int, path: str, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status, json.load(response)
+
+
+def changed(output: str) -> dict[str, int]:
+    return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def ssh_db(command: str) -> subprocess.CompletedProcess:
+    key, known = ROOT / ".sandbox" / "ssh" / "id_ed25519", ROOT / ".sandbox" / "ssh" / "known_hosts"
+    return subprocess.run(
+        ["ssh", "-F", "/dev/null", "-p", "2230", "-i", str(key), "-o", f"UserKnownHostsFile={known}",
+         "-o", "BatchMode=yes", "deploy@127.0.0.1", command],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def first_run():
+    before = fingerprint()
+    started = {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()}
+    result = playbook("migrate.yml")
+    return {"before": before, "started": started, "out": result.stdout + result.stderr}
+
+
+def test_a_run_takes_production_from_27_pending_to_up_to_date(first_run):
+    out = first_run["out"]
+    assert "'Applied: 1, pending: 27'" in out
+    assert "'Applied: 27 migration(s)'" in out
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL")
+        assert cur.fetchone()[0] == 28
+        cur.execute("SELECT to_regclass('verification_requests') IS NOT NULL")
+        assert cur.fetchone()[0] is True
+
+
+def test_no_row_of_release_1_is_lost_or_changed(first_run):
+    assert fingerprint() == first_run["before"]
+    assert first_run["before"]["payments"][0] == 1000
+
+
+def test_every_host_runs_release_2_restarted_its_own_way_and_healthy(first_run):
+    for host, port in HTTP.items():
+        status, health = get(port, "/api/health")
+        assert status == 200 and health["version"] == "2.0.0", host
+        assert health["startedAt"] > first_run["started"][host], f"{host} was not restarted"
+        status, body = get(port, "/api/admin/verification/requests", SECRETS["vault_app_admin_token"])
+        assert status == 200 and body == {"requests": []}
+    out = first_run["out"]
+    for step in (
+        "app_restart : Reload the app under PM2.",
+        "app_restart : Restart the app's systemd unit.",
+        "app_restart : Restart the app's compose service.",
+    ):
+        assert step in out
+
+
+def test_restarts_happen_one_host_at_a_time(first_run):
+    restart_plays = re.findall(r"^PLAY \[Restart each app host.*$", first_run["out"], re.M)
+    assert len(restart_plays) == 3  # serial: 1 over three app hosts
+
+
+def test_the_backup_is_verified_and_kept_on_both_ends_with_one_checksum(first_run):
+    dumps = sorted((ROOT / "backups" / "sandbox-db").glob("backup_*.dump"))
+    assert dumps
+    local = dumps[-1]
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    assert local.with_name(local.name + ".sha256").read_text().split()[0] == digest
+    assert oct(local.stat().st_mode & 0o777) == "0o600"
+    remote = ssh_db(
+        f"stat -c %a /var/backups/prisma-migrate/{local.name} && sha256sum /var/backups/prisma-migrate/{local.name}"
+    )
+    assert remote.returncode == 0, remote.stderr
+    mode, line = remote.stdout.splitlines()
+    assert mode == "600" and line.split()[0] == digest
+    assert f"(sha256 {digest})" in first_run["out"]
+
+
+def test_the_lock_is_released_after_the_run(first_run):
+    assert ssh_db("test -e /var/lock/prisma-migrate").returncode == 1
+
+
+def test_no_secret_is_printed(first_run):
+    for name, value in SECRETS.items():
+        assert value not in first_run["out"], f"{name} was printed"
+
+
+def test_a_second_run_changes_nothing_and_reports_up_to_date(first_run):
+    result = playbook("migrate.yml")
+    assert {h: c for h, c in changed(result.stdout).items() if c} == {}
+    assert "Database schema is up to date" in result.stdout
+
+
+def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_run):
+    holder = {"holder": "alice@laptop", "since": "2025-12-04T10:00:00+00:00", "run_id": "other"}
+    assert ssh_db(f"sudo mkdir /var/lock/prisma-migrate && echo '{json.dumps(holder)}' | sudo tee "
+                  "/var/lock/prisma-migrate/holder.json >/dev/null").returncode == 0  # fmt: skip
+    try:
+        before = fingerprint()
+        # Asking for release 1 again gives this run work to do, so it needs the lock.
+        result = playbook("migrate.yml", "-e", "app_version=v1", expect_rc=2)
+        assert "another migration holds the lock alice@laptop since 2025-12-04T10:00:00+00:00 (run other)" in (
+            " ".join(result.stdout.split())
+        )
+        assert fingerprint() == before
+        assert get(3031, "/api/health")[1]["version"] == "2.0.0"
+        assert ssh_db("cat /var/lock/prisma-migrate/holder.json").stdout.strip() == json.dumps(holder)
+    finally:
+        ssh_db("sudo rm -rf /var/lock/prisma-migrate")

@@ -162,3 +162,27 @@ def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_r
         assert ssh_db("cat /var/lock/prisma-migrate/holder.json").stdout.strip() == json.dumps(holder)
     finally:
         ssh_db("sudo rm -rf /var/lock/prisma-migrate")
+
+
+def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
+    out = first_run["out"]
+    assert "| Step | Duration | Status |" in out
+    for step in (
+        "Backup database (and verify)",
+        "Apply migrations",
+        "Restart application",
+        "Verify application health",
+    ):
+        assert re.search(rf"^\| {re.escape(step)} \| [\d.]+s \| done \|$", out, re.M), step
+    saved = re.search(r"Report written to (\S+)\.\{json,md\}", out).group(1)
+    report = json.loads((ROOT / "reports" / saved.split("/reports/")[1]).with_suffix(".json").read_text())
+    assert report["outcome"] == "succeeded"
+    assert len(report["migrations_applied"]) == 27
+    assert report["database"] == "backend@sandbox-db:5432/backend"
+    assert {h: r["strategy"] for h, r in report["restarts"].items()} == {
+        "sandbox-pm2": "pm2",
+        "sandbox-systemd": "systemd",
+        "sandbox-docker": "docker",
+    }
+    text = json.dumps(report)
+    assert not [name for name, value in SECRETS.items() if value in text]

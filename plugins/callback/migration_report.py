@@ -1,0 +1,188 @@
+"""Callback plugin: the runbook's migration timeline, printed and written as JSON and Markdown."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: migration_report
+type: aggregate
+short_description: Print and save the migration timeline (step, duration, status) and what the run did
+description:
+  - Times each runbook step of C(migrate.yml) (preflight, lock, backup, code update, status, deploy,
+    schema assertion, restart, health gate) from the roles' tasks, and at the end prints the runbook's
+    timeline table.
+  - Writes the same as JSON and Markdown into the reports folder, with the migrations applied, the backup
+    file and its checksum, the code revisions and how each host was restarted.
+  - Reads only the facts the roles publish for it; never a task's arguments, so no secret reaches a report.
+  - Writes nothing for playbooks that run none of these steps.
+options:
+  report_dir:
+    description: Folder for the reports. Relative paths are taken from the playbook's parent folder.
+    default: reports
+    env:
+      - name: MIGRATION_REPORT_DIR
+    ini:
+      - section: migration_report
+        key: report_dir
+requirements:
+  - enabled in ansible.cfg (callbacks_enabled)
+"""
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+
+from ansible.plugins.callback import CallbackBase
+
+# Role -> the runbook step it carries out, in runbook order.
+STEPS = {
+    "preflight": "Preflight checks",
+    "migration_lock": "Take migration lock",
+    "backup": "Backup database (and verify)",
+    "code_update": "Pull code and install",
+    "migration_status": "Check migration status",
+    "migrate_deploy": "Apply migrations",
+    "schema_assert": "Verify schema",
+    "app_restart": "Restart application",
+    "health_gate": "Verify application health",
+    "migration_lock/release": "Release migration lock",
+}
+# Facts the roles publish for the report (none holds a secret).
+FACTS = ("backup_result", "code_update_result", "migrate_deploy_applied", "preflight_db_target", "app_restart_result")
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "migration_report"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.steps = {}
+        self.facts = {}
+        self.started = time.time()
+        self.base_dir = os.getcwd()
+        self.task_start = {}
+
+    def v2_playbook_on_start(self, playbook):
+        self.base_dir = os.path.dirname(os.path.dirname(os.path.abspath(playbook._file_name)))
+        self.playbook = os.path.basename(playbook._file_name)
+
+    def _step(self, task):
+        role = task._role.get_name() if task._role else None
+        if role == "migration_lock" and "/release.yml" in (task.get_path() or ""):
+            role = "migration_lock/release"
+        return STEPS.get(role)
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self.task_start[task._uuid] = time.time()
+
+    def _record(self, result, status):
+        step = self._step(result._task)
+        if step is None:
+            return
+        now = time.time()
+        entry = self.steps.setdefault(step, {"start": now, "end": now, "statuses": set(), "hosts": set()})
+        entry["start"] = min(entry["start"], self.task_start.get(result._task._uuid, now))
+        entry["end"] = max(entry["end"], now)
+        entry["statuses"].add(status)
+        entry["hosts"].add(result._host.get_name())
+        if status == "failed":
+            entry["error"] = "%s: %s" % (result._host.get_name(), result._result.get("msg", ""))
+        facts = result._result.get("ansible_facts") or {}
+        for name in FACTS:
+            if name in facts:
+                self.facts.setdefault(name, {})[result._host.get_name()] = facts[name]
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, "changed" if result._result.get("changed") else "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, "ok" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, "failed")
+
+    def _rows(self):
+        rows = []
+        for step in STEPS.values():
+            entry = self.steps.get(step)
+            if entry is None:
+                continue
+            statuses = entry["statuses"]
+            status = (
+                "failed" if "failed" in statuses
+                else "done" if statuses & {"ok", "changed"}
+                else "skipped"
+            )  # fmt: skip
+            rows.append(
+                {
+                    "step": step,
+                    "duration_s": round(entry["end"] - entry["start"], 1),
+                    "status": status,
+                    "hosts": sorted(entry["hosts"]),
+                    "error": entry.get("error"),
+                }
+            )
+        return rows
+
+    def v2_playbook_on_stats(self, stats):
+        if not self.steps:
+            return
+        rows = self._rows()
+        outcome = "failed" if any(r["status"] == "failed" for r in rows) else "succeeded"
+        total = round(time.time() - self.started, 1)
+        report = {
+            "playbook": self.playbook,
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "outcome": outcome,
+            "total_s": total,
+            "timeline": rows,
+            "database": next(iter(self.facts.get("preflight_db_target", {}).values()), None),
+            "migrations_applied": next(iter(self.facts.get("migrate_deploy_applied", {}).values()), []),
+            "backup": next(iter(self.facts.get("backup_result", {}).values()), None),
+            "code": self.facts.get("code_update_result", {}),
+            "restarts": self.facts.get("app_restart_result", {}),
+        }
+        markdown = self._markdown(report)
+        self._display.display("\n" + markdown)
+        folder = self.get_option("report_dir")
+        if not os.path.isabs(folder):
+            folder = os.path.join(self.base_dir, folder)
+        os.makedirs(folder, exist_ok=True)
+        stem = os.path.join(folder, "migration-%s" % datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+        with open(stem + ".json", "w") as handle:
+            json.dump(report, handle, indent=2, default=str)
+        with open(stem + ".md", "w") as handle:
+            handle.write(markdown)
+        self._display.display("Report written to %s.{json,md}" % stem)
+
+    @staticmethod
+    def _markdown(report):
+        lines = [
+            "## Migration timeline (%s, %s in %ss)" % (report["playbook"], report["outcome"], report["total_s"]),
+            "",
+            "| Step | Duration | Status |",
+            "| --- | --- | --- |",
+        ]
+        for row in report["timeline"]:
+            lines.append("| %s | %ss | %s |" % (row["step"], row["duration_s"], row["status"]))
+        lines.append("")
+        if report["database"]:
+            lines.append("- Database: %s" % report["database"])
+        applied = report["migrations_applied"]
+        lines.append("- Migrations applied: %d%s" % (len(applied), "".join("\n  - %s" % m for m in applied)))
+        if report["backup"]:
+            lines.append("- Backup: %s (sha256 %s)" % (report["backup"].get("file"), report["backup"].get("sha256")))
+        for host, code in sorted(report["code"].items()):
+            lines.append("- Code on %s: %s -> %s" % (host, str(code.get("before"))[:12], str(code.get("after"))[:12]))
+        for host, restart in sorted(report["restarts"].items()):
+            lines.append("- Restarted %s with %s" % (host, restart.get("strategy")))
+        for row in report["timeline"]:
+            if row["error"]:
+                lines.append("- Failed at %s: %s" % (row["step"], row["error"]))
+        return "\n".join(lines) + "\n"

@@ -1,5 +1,9 @@
-"""A release whose migration fails: the run stops at the deploy step, names the
-migration and the database's error, restarts nothing and releases the lock."""
+"""Gates that fail: the run stops there, says which host and step and why,
+touches no further host, and releases the lock.
+
+The tests share one fresh sandbox and run in file order: the health-gate test
+leaves the database migrated, the broken-migration test builds on that.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,30 @@ def health(port):
         return json.load(response)
 
 
+def lock_held() -> bool:
+    probe = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-p", "2230", "-i", str(ROOT / ".sandbox" / "ssh" / "id_ed25519"),
+         "-o", f"UserKnownHostsFile={ROOT / '.sandbox' / 'ssh' / 'known_hosts'}", "deploy@127.0.0.1",
+         "test -e /var/lock/prisma-migrate"],
+        check=False,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def test_a_failing_health_gate_stops_the_rolling_restart_at_that_host():
+    checks = json.dumps(
+        {"health_gate_checks": [{"path": "/api/does-not-exist", "token": ""}], "health_gate_deadline": 4}
+    )
+    result = playbook("migrate.yml", "-e", checks, expect_rc=2)
+    out = " ".join(result.stdout.split())
+    assert "sandbox-pm2: health gate: /api/does-not-exist -> 404 did not answer 200 within 4s" in out
+    assert "(migration lock released)" in out
+    assert not lock_held()
+    # Restarts go one host at a time: the first host failed, the others were never touched.
+    assert health(3031)["version"] == "2.0.0"
+    assert health(3032)["version"] == "1.0.0" and health(3033)["version"] == "1.0.0"
+
+
 def test_a_failing_migration_stops_the_run_naming_it_and_the_database_error(broken_release):
     run_started = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     result = playbook("migrate.yml", "-e", "app_version=broken", expect_rc=2)
@@ -57,12 +85,5 @@ def test_a_failing_migration_stops_the_run_naming_it_and_the_database_error(brok
     # Nothing restarted: every process answering (PM2 has two workers) predates the run.
     for port in (3031, 3032, 3033):
         for _ in range(4):
-            answer = health(port)
-            assert answer["startedAt"] < run_started and answer["version"] == "1.0.0", (port, answer)
-    lock = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-p", "2230", "-i", str(ROOT / ".sandbox" / "ssh" / "id_ed25519"),
-         "-o", f"UserKnownHostsFile={ROOT / '.sandbox' / 'ssh' / 'known_hosts'}", "deploy@127.0.0.1",
-         "test -e /var/lock/prisma-migrate"],
-        check=False,
-    )  # fmt: skip
-    assert lock.returncode == 1
+            assert health(port)["startedAt"] < run_started, port
+    assert not lock_held()

@@ -103,7 +103,7 @@ def test_every_host_runs_release_2_restarted_its_own_way_and_healthy(first_run):
         assert status == 200 and body == {"requests": []}
     out = first_run["out"]
     for step in (
-        "app_restart : Reload the app under PM2.",
+        "app_restart : Reload the app under PM2 and wait until every instance is online.",
         "app_restart : Restart the app's systemd unit.",
         "app_restart : Restart the app's compose service.",
     ):

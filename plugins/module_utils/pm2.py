@@ -1,0 +1,37 @@
+"""Reading `pm2 jlist` without ever passing on the environment it carries."""
+
+from __future__ import annotations
+
+import json
+import re
+
+# jlist prints a coloured "[PM2] ..." banner first when it had to start the
+# daemon; the process list is the line that is a JSON array.
+JSON_LINE = re.compile(r"^\[(\{|\])")
+
+
+def parse_jlist(stdout):
+    """The process list from `pm2 jlist` output, banner lines skipped."""
+    lines = [line for line in stdout.splitlines() if JSON_LINE.match(line.strip())]
+    if not lines:
+        raise ValueError("pm2 jlist printed no process list")
+    return json.loads(lines[-1].strip())
+
+
+def instances(processes, name):
+    """Status of each instance of one app: id, status, pid, restarts. Nothing else (no env)."""
+    found = []
+    for proc in processes:
+        if proc.get("name") != name:
+            continue
+        env = proc.get("pm2_env") or {}
+        found.append(
+            {
+                "pm_id": proc.get("pm_id"),
+                "status": env.get("status"),
+                "pid": proc.get("pid"),
+                "restarts": env.get("restart_time", 0),
+                "exec_mode": env.get("exec_mode"),
+            }
+        )
+    return found

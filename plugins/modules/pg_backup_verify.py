@@ -103,19 +103,9 @@ checks:
 
 import os
 import time
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import psycopg2
-    from psycopg2 import sql
-except ImportError:
-    psycopg2 = None
-    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG2_IMPORT_ERROR = None
-
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pg_database import Database, psycopg2
 from ansible.module_utils.pg_dump_archive import (
     LIVE_TABLES_QUERY,
     missing_from_dump,
@@ -123,7 +113,10 @@ from ansible.module_utils.pg_dump_archive import (
     sha256_file,
     toc_tables,
 )
-from ansible.module_utils.prisma_migrations import connection_params, describe_target, redact
+from ansible.module_utils.prisma_migrations import redact
+
+if psycopg2 is not None:
+    from psycopg2 import sql
 
 
 class Verifier:
@@ -132,13 +125,9 @@ class Verifier:
         self.p = module.params
         self.checks = []
         self.result = dict(changed=False, checks=self.checks)
-        self.conn_params = None
-        self.secrets = [self.p["database_url"]]
-        if self.p["database_url"]:
-            if psycopg2 is None:
-                module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-            self.conn_params, _ = connection_params(self.p["database_url"])
-            self.secrets.append(self.conn_params.get("password"))
+        self.db = Database(module, self.p["database_url"], "pg_backup_verify") if self.p["database_url"] else None
+        self.conn_params = self.db.params if self.db else None
+        self.secrets = self.db.secrets if self.db else []
 
     def ok(self, name, detail):
         self.checks.append(dict(name=name, ok=True, detail=detail))
@@ -165,16 +154,8 @@ class Verifier:
         env["PGDATABASE"] = dbname or self.conn_params.get("dbname", "")
         return env
 
-    def connect(self, dbname=None):
-        params = dict(self.conn_params)
-        if dbname:
-            params["dbname"] = dbname
-        conn = psycopg2.connect(connect_timeout=10, **params)
-        conn.autocommit = True
-        return conn
-
     def live_tables(self):
-        conn = self.connect()
+        conn = self.db.connect(readonly=True)
         try:
             with conn.cursor() as cur:
                 cur.execute(LIVE_TABLES_QUERY)
@@ -242,7 +223,7 @@ class Verifier:
                     "The dump is partial (a -t/-T filter, or a table created after the dump started):"
                     " take a new backup.",
                 )
-            self.ok("tables", "every live table of %s is in the dump" % describe_target(self.conn_params))
+            self.ok("tables", "every live table of %s is in the dump" % self.db.target)
 
         rc, _, err = self.module.run_command([self.p["pg_restore"], "--file", os.devnull, path])
         if rc != 0:
@@ -264,7 +245,7 @@ class Verifier:
 
     def restore_check(self, path, live):
         scratch = self.p["scratch_database"] or "%s_verify_%d" % (self.conn_params.get("dbname", "db"), time.time())
-        admin = self.connect()
+        admin = self.db.connect()
         try:
             with admin.cursor() as cur:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
@@ -280,8 +261,8 @@ class Verifier:
                         "The backup cannot be restored: take a new one.",
                     )
                 counts = {}
-                restored = self.connect(scratch)
-                source = self.connect()
+                restored = self.db.connect(scratch, readonly=True)
+                source = self.db.connect(readonly=True)
                 try:
                     for table in live:
                         schema, name = table.split(".", 1)
@@ -324,16 +305,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    url = module.params["database_url"]
+    verifier = Verifier(module)
     try:
-        secrets = [url, connection_params(url)[0].get("password")] if url else []
-        Verifier(module).run()
-    except ValueError as exc:
-        module.fail_json(msg="pg_backup_verify: %s. Fix DATABASE_URL." % exc)
-    except Exception as exc:
-        if psycopg2 is not None and isinstance(exc, psycopg2.Error):
-            module.fail_json(msg="pg_backup_verify: database error: %s" % redact(str(exc).strip(), secrets))
-        raise
+        verifier.run()
+    except psycopg2.Error as exc:
+        verifier.db.fail("verify the backup against", exc, "Check that this host reaches the database.")
 
 
 if __name__ == "__main__":

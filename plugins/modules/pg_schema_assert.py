@@ -79,18 +79,8 @@ checked:
   type: int
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import psycopg2
-except ImportError:
-    psycopg2 = None
-    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG2_IMPORT_ERROR = None
-
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pg_database import Database, psycopg2
 from ansible.module_utils.pg_schema import (
     COLUMNS_QUERY,
     FOREIGN_KEYS_QUERY,
@@ -98,13 +88,11 @@ from ansible.module_utils.pg_schema import (
     TABLES_QUERY,
     compare,
 )
-from ansible.module_utils.prisma_migrations import connection_params, describe_target, redact
 
 
-def read_catalog(params, schema):
-    conn = psycopg2.connect(connect_timeout=10, **params)
+def read_catalog(db, schema):
+    conn = db.connect(readonly=True)
     try:
-        conn.set_session(readonly=True, autocommit=True)
         with conn.cursor() as cur:
             args = {"schema": schema}
             cur.execute(TABLES_QUERY, args)
@@ -133,22 +121,13 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if psycopg2 is None:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-    url = module.params["database_url"]
+    db = Database(module, module.params["database_url"], "pg_schema_assert")
+    schema = module.params["schema"] or db.schema
+    target = db.target
     try:
-        params, url_schema = connection_params(url)
-    except ValueError as exc:
-        module.fail_json(msg="pg_schema_assert: %s. Fix DATABASE_URL." % exc)
-    schema = module.params["schema"] or url_schema
-    target = describe_target(params)
-    try:
-        actual = read_catalog(params, schema)
+        actual = read_catalog(db, schema)
     except psycopg2.Error as exc:
-        module.fail_json(
-            msg="pg_schema_assert: cannot read the schema of %s: %s"
-            % (target, redact(str(exc).strip(), [url, params.get("password")]))
-        )
+        db.fail("read the schema of", exc, "Check that this host reaches the database.")
     try:
         mismatches = compare(module.params["expect"], actual)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

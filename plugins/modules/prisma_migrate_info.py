@@ -150,36 +150,21 @@ up_to_date:
 """
 
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_migrations import HISTORY_QUERY, classify, parse_status, scan_migrations
 
-try:
-    import psycopg2
+if psycopg2 is not None:
     import psycopg2.extras
     from psycopg2 import sql
-except ImportError:
-    psycopg2 = None
-    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
-else:
-    PSYCOPG2_IMPORT_ERROR = None
-
-from ansible.module_utils.prisma_migrations import (
-    HISTORY_QUERY,
-    classify,
-    connection_params,
-    describe_target,
-    parse_status,
-    redact,
-    scan_migrations,
-)
 
 
-def read_history(params, schema):
+def read_history(db):
     """Rows of _prisma_migrations, or None when the table does not exist."""
-    conn = psycopg2.connect(connect_timeout=10, **params)
+    schema = db.schema
+    conn = db.connect(readonly=True)
     try:
-        conn.set_session(readonly=True, autocommit=True)
         with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute("SELECT to_regclass(%s) IS NOT NULL AS present", ('"%s"._prisma_migrations' % schema,))
             if not cur.fetchone()["present"]:
@@ -202,18 +187,11 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if psycopg2 is None:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
-
     app_dir = module.params["app_dir"]
     url = module.params["database_url"]
     migrations_dir = os.path.join(app_dir, module.params["migrations_dir"])
-    try:
-        params, schema = connection_params(url)
-    except ValueError as exc:
-        module.fail_json(msg="prisma_migrate_info: %s. Fix DATABASE_URL in the app's .env." % exc)
-    target = describe_target(params)
-    secrets = [url, params.get("password")]
+    db = Database(module, url, "prisma_migrate_info")
+    target = db.target
 
     if not os.path.isdir(migrations_dir):
         module.fail_json(
@@ -224,12 +202,12 @@ def main():
     local = scan_migrations(migrations_dir)
 
     try:
-        rows = read_history(params, schema)
+        rows = read_history(db)
     except psycopg2.Error as exc:
-        module.fail_json(
-            msg="prisma_migrate_info: cannot read the migration history of %s: %s. Check that this host reaches"
-            " the database and that DATABASE_URL's credentials are right."
-            % (target, redact(str(exc).strip(), secrets)),
+        db.fail(
+            "read the migration history of",
+            exc,
+            "Check that this host reaches the database and that DATABASE_URL's credentials are right.",
             target=target,
         )
 
@@ -242,7 +220,7 @@ def main():
             cwd=app_dir,
             environ_update={"DATABASE_URL": url},
         )
-        out, err = redact(out, secrets), redact(err, secrets)
+        out, err = db.redact(out), db.redact(err)
         result["status"] = parse_status(rc, out, err)
         result["prisma"] = dict(rc=rc, stdout=out, stderr=err)
         if result["status"] == "up_to_date" and not result["up_to_date"]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from unittest import mock
 
+import ansible.module_utils
 import pytest
 import yaml
 from ansible.module_utils import basic
@@ -16,13 +16,9 @@ UTILS = ROOT / "plugins" / "module_utils"
 
 
 def load(path):
-    # Make our module_utils importable as Ansible packs them: ansible.module_utils.<name>.
-    for util in UTILS.glob("*.py"):
-        name = f"ansible.module_utils.{util.stem}"
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, util)
-            sys.modules[name] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(sys.modules[name])
+    # Our module_utils resolve as Ansible packs them: ansible.module_utils.<name>.
+    if str(UTILS) not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(UTILS))
     spec = importlib.util.spec_from_file_location(f"_doc_check_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,0 +1,54 @@
+"""One way for our modules to reach PostgreSQL from a Prisma DATABASE_URL.
+
+psycopg2 is optional at import time (the module fails with missing_required_lib);
+every error message names the database without its password.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.prisma_migrations import connection_params, describe_target, redact
+
+try:
+    import psycopg2
+except ImportError:
+    psycopg2 = None
+    PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
+else:
+    PSYCOPG2_IMPORT_ERROR = None
+
+
+class Database:
+    """The database a URL names: its libpq parameters, schema and a secret-free target."""
+
+    def __init__(self, module, url, who):
+        self.module = module
+        self.who = who
+        if psycopg2 is None:
+            module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
+        try:
+            self.params, self.schema = connection_params(url)
+        except ValueError as exc:
+            module.fail_json(msg="%s: %s. Fix DATABASE_URL in the app's .env." % (who, exc))
+        self.target = describe_target(self.params)
+        self.secrets = [url, self.params.get("password")]
+
+    def connect(self, dbname=None, readonly=False):
+        params = dict(self.params)
+        if dbname:
+            params["dbname"] = dbname
+        conn = psycopg2.connect(connect_timeout=10, **params)
+        conn.set_session(readonly=readonly, autocommit=True)
+        return conn
+
+    def redact(self, text):
+        return redact(text, self.secrets)
+
+    def fail(self, doing, exc, remedy, **result):
+        """Fail naming what was being done to which database, the error (redacted) and the fix."""
+        self.module.fail_json(
+            msg="%s: cannot %s %s: %s. %s" % (self.who, doing, self.target, self.redact(str(exc).strip()), remedy),
+            **result,
+        )

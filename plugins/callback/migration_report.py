@@ -71,7 +71,8 @@ class CallbackModule(CallbackBase):
 
     def _step(self, task):
         role = task._role.get_name() if task._role else None
-        if role == "migration_lock" and "/release.yml" in (task.get_path() or ""):
+        # The release entry point (tasks_from: release), its argument validation included.
+        if role == "migration_lock" and (getattr(task._role, "_from_files", None) or {}).get("tasks") == "release":
             role = "migration_lock/release"
         return STEPS.get(role)
 

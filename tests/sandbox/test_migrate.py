@@ -174,6 +174,10 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
         "Verify application health",
     ):
         assert re.search(rf"^\| {re.escape(step)} \| [\d.]+s \| done \|$", out, re.M), step
+    # Taking the lock is quick; its release at the end is a step of its own.
+    lock = re.search(r"^\| Take migration lock \| ([\d.]+)s \| done \|$", out, re.M)
+    assert lock and float(lock.group(1)) < 10, lock
+    assert re.search(r"^\| Release migration lock \| [\d.]+s \| done \|$", out, re.M)
     saved = re.search(r"Report written to (\S+)\.\{json,md\}", out).group(1)
     report = json.loads((ROOT / "reports" / saved.split("/reports/")[1]).with_suffix(".json").read_text())
     assert report["outcome"] == "succeeded"

@@ -8,14 +8,13 @@ import hashlib
 import json
 import re
 import subprocess
-import urllib.request
 
 import psycopg2
 import pytest
 import yaml
 from conftest import ROOT, SANDBOX_INVENTORY
 
-from .conftest import playbook
+from .conftest import get, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -49,25 +48,12 @@ def fingerprint() -> dict:
         return out
 
 
-def get(port: int, path: str, token: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return response.status, json.load(response)
-
-
 def changed(output: str) -> dict[str, int]:
     return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
 def ssh_db(command: str) -> subprocess.CompletedProcess:
-    key, known = ROOT / ".sandbox" / "ssh" / "id_ed25519", ROOT / ".sandbox" / "ssh" / "known_hosts"
-    return subprocess.run(
-        ["ssh", "-F", "/dev/null", "-p", "2230", "-i", str(key), "-o", f"UserKnownHostsFile={known}",
-         "-o", "BatchMode=yes", "deploy@127.0.0.1", command],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+    return ssh(2230, command)
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
 from conftest import ROOT
 
-from .conftest import playbook
+from .conftest import health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -44,19 +43,8 @@ def broken_release(tmp_path_factory):
     git("--git-dir", str(ORIGIN), "branch", "-D", "broken")
 
 
-def health(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as response:
-        return json.load(response)
-
-
 def lock_held() -> bool:
-    probe = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-p", "2230", "-i", str(ROOT / ".sandbox" / "ssh" / "id_ed25519"),
-         "-o", f"UserKnownHostsFile={ROOT / '.sandbox' / 'ssh' / 'known_hosts'}", "deploy@127.0.0.1",
-         "test -e /var/lock/prisma-migrate"],
-        check=False,
-    )  # fmt: skip
-    return probe.returncode == 0
+    return ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
 
 
 def test_a_failing_health_gate_stops_the_rolling_restart_at_that_host():

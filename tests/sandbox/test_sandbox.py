@@ -11,18 +11,16 @@ import json
 import re
 import subprocess
 import time
-import urllib.request
 
 import psycopg2
 import pytest
 import yaml
-from conftest import ROOT, SANDBOX_INVENTORY, run
+from conftest import SANDBOX_INVENTORY, run
 
-from .conftest import playbook
+from .conftest import health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
-SSH_DIR = ROOT / ".sandbox" / "ssh"
 APP_HOSTS = {"pm2": "sandbox-pm2", "systemd": "sandbox-systemd", "docker": "sandbox-docker"}
 RESTART = {
     "pm2": "pm2 reload backend",
@@ -36,40 +34,8 @@ RUNNING = {
 }
 
 
-def ssh(port: int, command: str, known_hosts=None, strict: str = "yes") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            "ssh",
-            "-F",
-            "/dev/null",
-            "-p",
-            str(port),
-            "-i",
-            str(SSH_DIR / "id_ed25519"),
-            "-o",
-            f"UserKnownHostsFile={known_hosts or SSH_DIR / 'known_hosts'}",
-            "-o",
-            f"StrictHostKeyChecking={strict}",
-            "-o",
-            "BatchMode=yes",
-            "deploy@127.0.0.1",
-            command,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def in_app(port: int, command: str) -> subprocess.CompletedProcess:
     return ssh(port, f"cd /srv/backend && {command}")
-
-
-def health(http_port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/health", timeout=5) as response:
-        assert response.status == 200
-        return json.load(response)
 
 
 def wait_for_health(http_port: int, started_after: str, deadline_s: float = 60) -> dict:

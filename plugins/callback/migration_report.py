@@ -46,9 +46,27 @@ STEPS = {
     "app_restart": "Restart application",
     "health_gate": "Verify application health",
     "migration_lock/release": "Release migration lock",
+    "migration_lock/hold": "Keep migration lock (rollback failed)",
 }
+# The rollback play reuses roles; its steps are reported on their own rows.
+ROLLBACK_PLAY = "Roll back"
+ROLLBACK_STEPS = {
+    "app_restart/stop": "Rollback: stop application",
+    "db_restore": "Rollback: restore database",
+    "code_update": "Rollback: previous code",
+    "app_restart": "Rollback: restart application",
+    "health_gate": "Rollback: verify application health",
+}
+ROLLBACK_KEEPS = ("code_update_result", "app_restart_result")
 # Facts the roles publish for the report (none holds a secret).
-FACTS = ("backup_result", "code_update_result", "migrate_deploy_applied", "preflight_db_target", "app_restart_result")
+FACTS = (
+    "backup_result",
+    "code_update_result",
+    "migrate_deploy_applied",
+    "preflight_db_target",
+    "app_restart_result",
+    "migrate_result",
+)
 
 
 class CallbackModule(CallbackBase):
@@ -64,17 +82,24 @@ class CallbackModule(CallbackBase):
         self.started = time.time()
         self.base_dir = os.getcwd()
         self.task_start = {}
+        self.in_rollback = False
 
     def v2_playbook_on_start(self, playbook):
         self.base_dir = os.path.dirname(os.path.dirname(os.path.abspath(playbook._file_name)))
         self.playbook = os.path.basename(playbook._file_name)
 
+    def v2_playbook_on_play_start(self, play):
+        self.in_rollback = (play.get_name() or "").startswith(ROLLBACK_PLAY)
+
     def _step(self, task):
         role = task._role.get_name() if task._role else None
-        # The release entry point (tasks_from: release), its argument validation included.
-        if role == "migration_lock" and (getattr(task._role, "_from_files", None) or {}).get("tasks") == "release":
-            role = "migration_lock/release"
-        return STEPS.get(role)
+        # Entry points (tasks_from) that are steps of their own, argument validation included.
+        entry = (getattr(task._role, "_from_files", None) or {}).get("tasks") if role else None
+        if (role, entry) == ("migration_lock", "renew"):
+            return None  # the lease renewed at each play: not a step of its own
+        if (role, entry) in (("migration_lock", "release"), ("migration_lock", "hold"), ("app_restart", "stop")):
+            role = "%s/%s" % (role, entry)
+        return (ROLLBACK_STEPS if self.in_rollback else STEPS).get(role)
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self.task_start[task._uuid] = time.time()
@@ -89,12 +114,17 @@ class CallbackModule(CallbackBase):
         entry["end"] = max(entry["end"], now)
         entry["statuses"].add(status)
         entry["hosts"].add(result._host.get_name())
+        host = result._host.get_name()
         if status == "failed":
-            entry["error"] = "%s: %s" % (result._host.get_name(), result._result.get("msg", ""))
+            msg = str(result._result.get("msg", ""))
+            entry["error"] = msg if msg.startswith(host + ":") else "%s: %s" % (host, msg)
         facts = result._result.get("ansible_facts") or {}
         for name in FACTS:
             if name in facts:
-                self.facts.setdefault(name, {})[result._host.get_name()] = facts[name]
+                seen = self.facts.setdefault(name, {})
+                # The rollback reruns code_update and app_restart: the report keeps what the run did.
+                if not (self.in_rollback and name in ROLLBACK_KEEPS and host in seen):
+                    seen[host] = facts[name]
 
     def v2_runner_on_ok(self, result):
         self._record(result, "changed" if result._result.get("changed") else "ok")
@@ -110,7 +140,7 @@ class CallbackModule(CallbackBase):
 
     def _rows(self):
         rows = []
-        for step in STEPS.values():
+        for step in list(STEPS.values()) + list(ROLLBACK_STEPS.values()):
             entry = self.steps.get(step)
             if entry is None:
                 continue
@@ -135,7 +165,9 @@ class CallbackModule(CallbackBase):
         if not self.steps:
             return
         rows = self._rows()
-        outcome = "failed" if any(r["status"] == "failed" for r in rows) else "succeeded"
+        # The playbook's own verdict when it got to say it; else what the steps show.
+        result = next(iter(self.facts.get("migrate_result", {}).values()), None) or {}
+        outcome = result.get("outcome") or ("failed" if any(r["status"] == "failed" for r in rows) else "succeeded")
         total = round(time.time() - self.started, 1)
         report = {
             "playbook": self.playbook,
@@ -148,6 +180,8 @@ class CallbackModule(CallbackBase):
             "backup": next(iter(self.facts.get("backup_result", {}).values()), None),
             "code": self.facts.get("code_update_result", {}),
             "restarts": self.facts.get("app_restart_result", {}),
+            "failure": result.get("failure") or None,
+            "rollback_failure": result.get("rollback_failure") or None,
         }
         markdown = self._markdown(report)
         self._display.display("\n" + markdown)
@@ -186,4 +220,10 @@ class CallbackModule(CallbackBase):
         for row in report["timeline"]:
             if row["error"]:
                 lines.append("- Failed at %s: %s" % (row["step"], row["error"]))
+        if report.get("failure"):
+            lines.append("- Root cause: %s" % report["failure"].get("msg"))
+            lines.append(
+                "- Rollback: %s"
+                % ("FAILED: %s" % report["rollback_failure"] if report.get("rollback_failure") else "done")
+            )
         return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from ansible.errors import AnsibleFilterError
 
 # The URL logic lives with the modules; controller-side plugins reuse it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
+import migration_sql  # noqa: E402
 import prisma_migrations  # noqa: E402
 
 DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
@@ -56,6 +57,47 @@ def pg_target(url):
     return prisma_migrations.describe_target(pg_params(url))
 
 
+def migration_objects(sql_text):
+    """What a migration.sql creates (tables with column types, columns, indexes, constraints, enum types)."""
+    try:
+        return migration_sql.created_objects(sql_text)
+    except ValueError as exc:
+        raise AnsibleFilterError("migration_objects: %s" % exc) from exc
+
+
+def migration_expect(objects):
+    """The pg_schema_assert expectation that holds when a migration's objects exist as it makes them."""
+    return migration_sql.expectation(objects)
+
+
+def migration_down(sql_text):
+    """Down SQL for a migration that only creates things: {statements, not_invertible}."""
+    try:
+        return {
+            "statements": migration_sql.down_statements(migration_sql.created_objects(sql_text)),
+            "not_invertible": migration_sql.not_invertible(sql_text),
+        }
+    except ValueError as exc:
+        raise AnsibleFilterError("migration_down: %s" % exc) from exc
+
+
+def migration_dropped_data(sql_text):
+    """Tables and columns a SQL text drops or truncates: where data would be lost."""
+    try:
+        return migration_sql.dropped_data(sql_text)
+    except Exception as exc:  # pglast's ParseError, or anything it raises on odd input
+        raise AnsibleFilterError("migration_dropped_data: the SQL does not parse: %s" % exc) from exc
+
+
 class FilterModule:
     def filters(self):
-        return {"dotenv": dotenv, "missing_env": missing_env, "pg_params": pg_params, "pg_target": pg_target}
+        return {
+            "dotenv": dotenv,
+            "missing_env": missing_env,
+            "pg_params": pg_params,
+            "pg_target": pg_target,
+            "migration_objects": migration_objects,
+            "migration_expect": migration_expect,
+            "migration_down": migration_down,
+            "migration_dropped_data": migration_dropped_data,
+        }

@@ -43,6 +43,13 @@ class Database:
         conn.set_session(readonly=readonly, autocommit=True)
         return conn
 
+    def libpq_env(self, dbname=None):
+        """The connection as PG* environment variables, for pg_dump and pg_restore (never on a command line)."""
+        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD", "sslmode": "PGSSLMODE"}
+        env = {var: str(self.params[key]) for key, var in names.items() if key in self.params}
+        env["PGDATABASE"] = dbname or self.params.get("dbname", "")
+        return env
+
     def redact(self, text):
         return redact(text, self.secrets)
 

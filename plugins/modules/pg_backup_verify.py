@@ -139,21 +139,6 @@ class Verifier:
             **self.result,
         )
 
-    def pg_env(self, dbname=None):
-        env = {}
-        libpq_env = (
-            ("host", "PGHOST"),
-            ("port", "PGPORT"),
-            ("user", "PGUSER"),
-            ("password", "PGPASSWORD"),
-            ("sslmode", "PGSSLMODE"),
-        )
-        for key, var in libpq_env:
-            if key in self.conn_params:
-                env[var] = str(self.conn_params[key])
-        env["PGDATABASE"] = dbname or self.conn_params.get("dbname", "")
-        return env
-
     def live_tables(self):
         conn = self.db.connect(readonly=True)
         try:
@@ -252,7 +237,7 @@ class Verifier:
             try:
                 rc, _, err = self.module.run_command(
                     [self.p["pg_restore"], "--exit-on-error", "--no-owner", "--no-acl", "--dbname", scratch, path],
-                    environ_update=self.pg_env(scratch),
+                    environ_update=self.db.libpq_env(scratch),
                 )
                 if rc != 0:
                     self.fail(

@@ -1,15 +1,16 @@
 #!/usr/bin/python
-"""Ansible module: start, reload or restart a PM2 app and wait until every instance is online."""
+"""Ansible module: start, reload, restart or stop a PM2 app and wait until it is online (or stopped)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: pm2_app
-short_description: Start, reload or restart a PM2 app and wait until every instance is online
+short_description: Start, reload, restart or stop a PM2 app and wait until it is online (or stopped)
 description:
-  - Runs C(pm2 start), C(pm2 reload) or C(pm2 restart) for one app as the user the task runs as,
-    then reads C(pm2 jlist) until every instance of the app is C(online) or the timeout passes.
+  - Runs C(pm2 start), C(pm2 reload), C(pm2 restart) or C(pm2 stop) for one app as the user the task runs
+    as, then reads C(pm2 jlist) until every instance of the app is C(online) (C(stopped) for O(state=stopped))
+    or the timeout passes.
   - C(pm2 jlist) carries each app's whole environment (C(DATABASE_URL) included); this module
     returns only each instance's id, status, pid and restart count, never the environment.
   - C(reload) replaces cluster-mode instances one by one, without dropping requests.
@@ -21,10 +22,12 @@ options:
   state:
     description:
       - C(started) starts the app from O(ecosystem) when PM2 does not know it, and changes nothing otherwise.
-      - C(reloaded) and C(restarted) always act.
+      - C(reloaded) and C(restarted) always act; C(restarted) also starts instances that were stopped.
+      - C(stopped) stops every instance, and changes nothing when all are stopped already (a rollback
+        stops the app before it restores the database).
       - C(info) only reports.
     type: str
-    choices: [started, reloaded, restarted, info]
+    choices: [started, reloaded, restarted, stopped, info]
     default: info
   ecosystem:
     description: The ecosystem file to start the app from, relative to O(chdir). Needed for O(state=started).
@@ -75,6 +78,10 @@ online:
   description: Whether every instance is online (and there is at least one).
   returned: always
   type: bool
+stopped:
+  description: Whether every instance is stopped.
+  returned: always
+  type: bool
 """
 
 import os
@@ -98,11 +105,19 @@ def all_online(found):
     return bool(found) and all(i["status"] == "online" for i in found)
 
 
+def all_stopped(found):
+    return all(i["status"] == "stopped" for i in found)
+
+
+def done(module, changed, found):
+    module.exit_json(changed=changed, instances=found, online=all_online(found), stopped=all_stopped(found))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            state=dict(type="str", default="info", choices=["started", "reloaded", "restarted", "info"]),
+            state=dict(type="str", default="info", choices=["started", "reloaded", "restarted", "stopped", "info"]),
             ecosystem=dict(type="str"),
             chdir=dict(type="path"),
             update_env=dict(type="bool", default=True),
@@ -116,17 +131,17 @@ def main():
     name, state = p["name"], p["state"]
     found = read(module, name)
 
-    if state == "info":
-        module.exit_json(changed=False, instances=found, online=all_online(found))
-    if state == "started" and found:
-        module.exit_json(changed=False, instances=found, online=all_online(found))
+    if state == "info" or (state == "started" and found) or (state == "stopped" and all_stopped(found)):
+        done(module, False, found)
     if state != "started" and not found:
         module.fail_json(msg="pm2_app: PM2 has no app named %s to %s. Start it first." % (name, state[:-2]))
     if module.check_mode:
-        module.exit_json(changed=True, instances=found, online=all_online(found))
+        done(module, True, found)
 
     if state == "started":
         cmd = [p["executable"], "start", p["ecosystem"]]
+    elif state == "stopped":
+        cmd = [p["executable"], "stop", name]
     else:
         cmd = [p["executable"], "reload" if state == "reloaded" else "restart", name]
         if p["update_env"]:
@@ -135,20 +150,29 @@ def main():
     if rc != 0:
         module.fail_json(msg="pm2_app: %s failed (rc %d): %s" % (" ".join(cmd[1:]), rc, err.strip()[-500:]))
 
+    reached = all_stopped if state == "stopped" else all_online
     deadline = time.time() + p["timeout"]
     found = read(module, name)
-    while not all_online(found) and time.time() < deadline:
+    while not reached(found) and time.time() < deadline:
         time.sleep(1)
         found = read(module, name)
-    if not all_online(found):
+    if not reached(found):
         module.fail_json(
-            msg="pm2_app: %s is not online %ds after %s: %s. Read `pm2 logs %s`."
-            % (name, p["timeout"], " ".join(cmd[1:]), [i["status"] for i in found] or "no instances", name),
+            msg="pm2_app: %s is not %s %ds after %s: %s. Read `pm2 logs %s`."
+            % (
+                name,
+                "stopped" if state == "stopped" else "online",
+                p["timeout"],
+                " ".join(cmd[1:]),
+                [i["status"] for i in found] or "no instances",
+                name,
+            ),
             changed=True,
             instances=found,
-            online=False,
+            online=all_online(found),
+            stopped=all_stopped(found),
         )
-    module.exit_json(changed=True, instances=found, online=True)
+    done(module, True, found)
 
 
 if __name__ == "__main__":

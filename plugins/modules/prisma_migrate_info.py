@@ -38,6 +38,15 @@ options:
     type: list
     elements: str
     default: [npx, prisma]
+  objects:
+    description:
+      - What each pending migration creates (migration name to a list of objects with C(kind) table, column,
+        index, constraint or type, C(table) and C(name)), as the C(migration_objects) filter reads it from
+        C(migration.sql).
+      - Each is looked up in the database; a pending migration whose objects exist was applied by hand
+        ("already exists" on deploy), and is reported with the way out.
+    type: dict
+    default: {}
   run_prisma:
     description:
       - Also run C(prisma migrate status) and report what it says.
@@ -143,6 +152,11 @@ problems:
   returned: always
   type: list
   elements: str
+hand_applied:
+  description: Pending migrations some or all of whose objects already exist (applied by hand).
+  returned: always
+  type: dict
+  sample: {20251204_add_verification_requests: {present: [table verification_requests], missing: [], complete: true}}
 up_to_date:
   description: Nothing pending, failed, missing, edited or empty.
   returned: always
@@ -176,6 +190,65 @@ def read_history(db):
         conn.close()
 
 
+PRESENCE = {
+    "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
+    "index": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(name)s)) IS NOT NULL",
+    "column": "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = %(schema)s AND table_name = %(table)s AND column_name = %(name)s)",
+    "constraint": "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+    " WHERE n.nspname = %(schema)s AND c.conname = %(name)s)",
+    "type": "SELECT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE n.nspname = %(schema)s AND t.typname = %(name)s)",
+}
+
+
+def label(obj):
+    if obj["kind"] == "table":
+        return "table %s" % obj["table"]
+    if obj["kind"] == "column":
+        return "column %s.%s" % (obj["table"], obj["name"])
+    return "%s %s" % (obj["kind"], obj["name"])
+
+
+def hand_applied(db, objects, pending):
+    """For each pending migration, which of its objects the database already has."""
+    found = {}
+    conn = db.connect(readonly=True)
+    try:
+        with conn.cursor() as cur:
+            for name in pending:
+                present, missing = [], []
+                for obj in objects.get(name) or ():
+                    if obj.get("kind") not in PRESENCE:
+                        continue
+                    cur.execute(PRESENCE[obj["kind"]], dict(obj, schema=db.schema))
+                    (present if cur.fetchone()[0] else missing).append(label(obj))
+                if present:
+                    found[name] = dict(present=present, missing=missing, complete=not missing)
+    finally:
+        conn.close()
+    return found
+
+
+def hand_applied_problems(found):
+    out = []
+    for name, state in sorted(found.items()):
+        if state["complete"]:
+            out.append(
+                "%s is pending, but everything it creates already exists (%s): it was applied by hand, and deploy"
+                " would fail with 'already exists'. If its schema assertion passes, baseline it with `prisma migrate"
+                " resolve --applied %s` (migration_status_baseline: true checks and does that)."
+                % (name, ", ".join(state["present"]), name)
+            )
+        else:
+            out.append(
+                "%s is pending, but part of what it creates already exists (present: %s; missing: %s): finish or"
+                " undo that by hand first; deploy would fail with 'already exists'."
+                % (name, ", ".join(state["present"]), ", ".join(state["missing"]))
+            )
+    return out
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -183,6 +256,7 @@ def main():
             database_url=dict(type="str", required=True, no_log=True),
             migrations_dir=dict(type="path", default="prisma/migrations"),
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
+            objects=dict(type="dict", default={}),
             run_prisma=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
@@ -213,6 +287,13 @@ def main():
 
     result = dict(changed=False, target=target, history_table=rows is not None, local=local)
     result.update(classify(local, rows or []))
+    result["hand_applied"] = {}
+    if module.params["objects"] and result["pending"]:
+        try:
+            result["hand_applied"] = hand_applied(db, module.params["objects"], result["pending"])
+        except psycopg2.Error as exc:
+            db.fail("look up the pending migrations' objects in", exc, "Check DATABASE_URL.", target=target)
+        result["problems"].extend(hand_applied_problems(result["hand_applied"]))
 
     if module.params["run_prisma"]:
         rc, out, err = module.run_command(

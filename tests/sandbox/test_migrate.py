@@ -140,7 +140,7 @@ def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_r
         before = fingerprint()
         # Asking for release 1 again gives this run work to do, so it needs the lock.
         result = playbook("migrate.yml", "-e", "app_version=v1", expect_rc=2)
-        assert "another migration holds the lock alice@laptop since 2025-12-04T10:00:00+00:00 (run other)" in (
+        assert "another migration holds the lock: alice@laptop since 2025-12-04T10:00:00+00:00 (run other)" in (
             " ".join(result.stdout.split())
         )
         assert fingerprint() == before

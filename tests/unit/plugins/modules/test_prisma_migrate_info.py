@@ -104,3 +104,41 @@ def test_an_unreachable_database_fails_naming_the_target_but_not_the_password(re
     assert result["failed"] is True
     assert "backend@127.0.0.1:1/backend" in result["msg"]
     assert "TopSecret" not in str(result)
+
+
+HAND_APPLIED = {
+    "20251204_add_verification": [
+        {"kind": "table", "table": "verification_requests", "columns": {"id": "text"}},
+        {"kind": "index", "table": "verification_requests", "name": "verification_requests_status_idx"},
+    ],
+    "20251205_add_phone": [{"kind": "column", "table": "customers", "name": "phone2", "type": "text"}],
+}
+
+
+def test_pending_migrations_whose_objects_exist_are_found_applied_by_hand(database, tmp_path):
+    url, conn = database
+    conn.cursor().execute(
+        PRISMA_HISTORY_DDL + ";CREATE TABLE customers (id text PRIMARY KEY);"
+        "CREATE TABLE verification_requests (id text, status text);"
+        "CREATE INDEX verification_requests_status_idx ON verification_requests (status);"
+    )
+    app = tmp_path / "app"
+    for name in HAND_APPLIED:
+        (app / "prisma" / "migrations" / name).mkdir(parents=True)
+        (app / "prisma" / "migrations" / name / "migration.sql").write_text("SELECT 1;")
+    result = info(url, app, objects=HAND_APPLIED)
+    assert result["hand_applied"] == {
+        "20251204_add_verification": {
+            "present": ["table verification_requests", "index verification_requests_status_idx"],
+            "missing": [],
+            "complete": True,
+        }
+    }
+    assert any(
+        "applied by hand" in p and "resolve --applied 20251204_add_verification" in p for p in result["problems"]
+    )
+    # A partly applied migration is named with what is there and what is not.
+    conn.cursor().execute("DROP INDEX verification_requests_status_idx")
+    result = info(url, app, objects=HAND_APPLIED)
+    assert result["hand_applied"]["20251204_add_verification"]["complete"] is False
+    assert any("part of what it creates already exists" in p for p in result["problems"])

@@ -1,0 +1,89 @@
+"""rollback.yml, run by a person after a migration: undo named migrations, or restore a chosen backup.
+
+The module's sandbox is migrated to release 2 once; the tests then run in file order.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import health, playbook, ssh
+from .test_migrate import HTTP, db, fingerprint
+
+pytestmark = pytest.mark.sandbox
+
+LAST = "20251204_consolidate_verification_service"
+NEW_TABLES = ("verification_requests", "verification_documents", "verification_history", "provider_logs")
+
+
+def history() -> list[str]:
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT migration_name FROM _prisma_migrations ORDER BY started_at")
+        return [r[0] for r in cur.fetchall()]
+
+
+def relation(name: str):
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (name,))
+        return cur.fetchone()[0]
+
+
+def out(result) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.fixture(scope="module")
+def migrated():
+    release_1 = fingerprint()
+    playbook("migrate.yml")
+    backups = ssh(2230, "ls /var/backups/prisma-migrate/*.dump").stdout.split()
+    assert len(backups) == 1
+    return {"fingerprint": release_1, "backup": backups[0]}
+
+
+def test_undoing_the_last_migration_drops_its_new_empty_tables_and_its_history_row(migrated):
+    result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}")
+    assert "Undid 20251204_consolidate_verification_service with generated down SQL" in out(result)
+    assert relation("verification_requests") is None
+    assert LAST not in history() and len(history()) == 27
+    assert fingerprint() == migrated["fingerprint"]
+    for port in HTTP.values():
+        assert health(port)["status"] == "ok"
+
+
+def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
+    playbook("migrate.yml")  # applies the last migration again
+    assert LAST in history()
+    with db() as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO verification_requests (id, customer_id, type) SELECT 'vr1', id, 'kyc' FROM customers LIMIT 1"
+        )
+    result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}", expect_rc=2)
+    assert "would drop data (verification_requests: 1)" in out(result)
+    assert relation("verification_requests") is not None and LAST in history()
+    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode != 0
+
+
+def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migrated):
+    backup = migrated["backup"].rsplit("/", 1)[1]
+    result = playbook("rollback.yml", "-e", f"rollback_backup={backup}", "-e", "rollback_app_version=v1")
+    assert "Restored /var/backups/prisma-migrate/" in out(result)
+    assert fingerprint() == migrated["fingerprint"]
+    assert history() == ["20240115093000_baseline"]
+    assert all(relation(t) is None for t in NEW_TABLES)
+    for port in HTTP.values():
+        assert health(port)["version"] == "1.0.0"
+    lines = [json.loads(x) for x in ssh(2230, "cat /var/log/prisma-migrate/audit.log").stdout.splitlines()]
+    assert lines[-1]["kind"] == "rollback" and lines[-1]["outcome"] == "rolled back"
+    assert lines[-1]["backup"].endswith(backup)
+
+
+def test_a_backup_that_changed_since_it_was_written_is_refused_before_anything_stops(migrated):
+    backup = migrated["backup"]
+    ssh(2230, f"printf 'x' | dd of={backup} bs=1 seek=1000 conv=notrunc 2>/dev/null")
+    result = playbook("rollback.yml", "-e", f"rollback_backup={backup}", expect_rc=2)
+    assert "checksum" in out(result)
+    for port in HTTP.values():
+        assert health(port)["version"] == "1.0.0"

@@ -1,0 +1,117 @@
+"""prisma_migration_down on a real PostgreSQL, with down SQL generated from the sample's real migrations."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import pytest
+from conftest import ROOT
+
+from ..conftest import PRISMA_HISTORY_DDL, run_module
+
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+from migrate import migration_down, migration_dropped_data  # noqa: E402
+
+MIGRATIONS = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
+SESSIONS = "20251002100000_create_sessions"
+TIMEZONE = "20251118100000_add_user_timezone"
+
+
+def apply(conn, name, finished=True):
+    conn.cursor().execute((MIGRATIONS / name / "migration.sql").read_text())
+    conn.cursor().execute(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count)"
+        " VALUES (%s, 'x', %s, clock_timestamp(), CASE WHEN %s THEN clock_timestamp() END, 1)",
+        (str(uuid.uuid4()), name, finished),
+    )
+
+
+@pytest.fixture
+def db(database):
+    url, conn = database
+    conn.cursor().execute(
+        PRISMA_HISTORY_DDL + ";CREATE TABLE users (id text PRIMARY KEY, email text);"
+        "INSERT INTO users SELECT 'u' || i, 'u' || i || '@example.com' FROM generate_series(1, 5) i;"
+    )
+    apply(conn, SESSIONS)
+    return url, conn
+
+
+def down(url, name, **extra):
+    sql = (MIGRATIONS / name / "migration.sql").read_text()
+    plan = migration_down(sql)
+    assert plan["not_invertible"] == []
+    args = {"database_url": url, "name": name, "statements": plan["statements"]}
+    args["dropped"] = migration_dropped_data(" ".join(plan["statements"]))
+    args.update(extra)
+    return run_module("prisma_migration_down", args, check=args.pop("_check", False))
+
+
+def exists(conn, relation):
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (relation,))
+        return cur.fetchone()[0]
+
+
+def history(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT migration_name FROM _prisma_migrations ORDER BY started_at")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_an_empty_new_table_is_dropped_with_its_history_row_in_one_go(db):
+    url, conn = db
+    result = down(url, SESSIONS)
+    assert not result.get("failed"), result.get("msg")
+    assert result["statements"] == ['DROP TABLE "sessions";'] and result["data"] == {"sessions": 0}
+    assert not exists(conn, "sessions") and history(conn) == []
+
+
+def test_data_in_what_would_be_dropped_is_refused_unless_allowed(db):
+    url, conn = db
+    conn.cursor().execute(
+        "INSERT INTO sessions (id, user_id, token_hash, expires_at) VALUES ('s1', 'u1', 'h', now() + interval '1 day')"
+    )
+    result = down(url, SESSIONS)
+    assert result["failed"] and "would drop data (sessions: 1)" in result["msg"]
+    assert exists(conn, "sessions") and history(conn) == [SESSIONS]
+    assert not down(url, SESSIONS, allow_data_loss=True).get("failed")
+    assert not exists(conn, "sessions")
+
+
+def test_only_the_newest_migration_can_be_undone(db):
+    url, conn = db
+    apply(conn, TIMEZONE)
+    result = down(url, SESSIONS)
+    assert result["failed"] and f"undo {TIMEZONE} first" in result["msg"]
+    assert not down(url, TIMEZONE).get("failed")  # a column it added goes back out
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'timezone'"
+        )
+        assert cur.fetchone()[0] == 0
+
+
+def test_a_failed_migration_is_left_to_prisma_migrate_resolve(db):
+    url, conn = db
+    conn.cursor().execute("UPDATE _prisma_migrations SET finished_at = NULL")
+    result = down(url, SESSIONS)
+    assert result["failed"] and "resolve --rolled-back" in result["msg"]
+
+
+def test_a_statement_that_fails_changes_nothing(db):
+    url, conn = db
+    result = run_module(
+        "prisma_migration_down",
+        {"database_url": url, "name": SESSIONS, "statements": ['DROP TABLE "sessions";', "SELECT no_such_function();"]},
+    )
+    assert result["failed"] and "Nothing was changed" in result["msg"]
+    assert exists(conn, "sessions") and history(conn) == [SESSIONS]
+
+
+def test_check_mode_counts_but_changes_nothing(db):
+    url, conn = db
+    result = down(url, SESSIONS, _check=True)
+    assert result["changed"] is True and result["data"] == {"sessions": 0}
+    assert exists(conn, "sessions") and history(conn) == [SESSIONS]

@@ -49,7 +49,7 @@ STEPS = {
     "migration_lock/hold": "Keep migration lock (rollback failed)",
 }
 # The rollback play reuses roles; its steps are reported on their own rows.
-ROLLBACK_PLAY = "Roll back"
+ROLLBACK_PLAY = ("Roll back", "Recover")
 ROLLBACK_STEPS = {
     "app_restart/stop": "Rollback: stop application",
     "db_restore": "Rollback: restore database",
@@ -105,6 +105,14 @@ class CallbackModule(CallbackBase):
         self.task_start[task._uuid] = time.time()
 
     def _record(self, result, status):
+        host = result._host.get_name()
+        facts = result._result.get("ansible_facts") or {}
+        for name in FACTS:
+            if name in facts:
+                seen = self.facts.setdefault(name, {})
+                # The rollback reruns code_update and app_restart: the report keeps what the run did.
+                if not (self.in_rollback and name in ROLLBACK_KEEPS and host in seen):
+                    seen[host] = facts[name]
         step = self._step(result._task)
         if step is None:
             return
@@ -113,18 +121,10 @@ class CallbackModule(CallbackBase):
         entry["start"] = min(entry["start"], self.task_start.get(result._task._uuid, now))
         entry["end"] = max(entry["end"], now)
         entry["statuses"].add(status)
-        entry["hosts"].add(result._host.get_name())
-        host = result._host.get_name()
+        entry["hosts"].add(host)
         if status == "failed":
             msg = str(result._result.get("msg", ""))
             entry["error"] = msg if msg.startswith(host + ":") else "%s: %s" % (host, msg)
-        facts = result._result.get("ansible_facts") or {}
-        for name in FACTS:
-            if name in facts:
-                seen = self.facts.setdefault(name, {})
-                # The rollback reruns code_update and app_restart: the report keeps what the run did.
-                if not (self.in_rollback and name in ROLLBACK_KEEPS and host in seen):
-                    seen[host] = facts[name]
 
     def v2_runner_on_ok(self, result):
         self._record(result, "changed" if result._result.get("changed") else "ok")

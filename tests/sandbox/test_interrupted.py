@@ -1,0 +1,87 @@
+"""A run killed in the middle of its deploy (controller killed, SSH cut): the next run finds it and puts
+production back as it was before that run, by itself. Nothing half-applied is left silently.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import psycopg2
+import pytest
+from conftest import ROOT
+
+from .conftest import playbook, ssh
+from .test_migrate import db
+from .test_rollback import MIGRATION_15, assert_release_1, branch, release_1  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.sandbox
+
+
+def slow_migration_15(work):
+    """Migration 15 takes 60 s: time enough to kill the run while Prisma applies it."""
+    sql = work / "prisma" / "migrations" / MIGRATION_15 / "migration.sql"
+    sql.write_text(sql.read_text() + "\nSELECT pg_sleep(60);\n")
+
+
+def migration_15_running() -> bool:
+    try:
+        with db() as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()"
+            )
+            return cur.fetchone()[0] > 0
+    except psycopg2.Error:
+        return False
+
+
+def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1, tmp_path):  # noqa: F811
+    name = branch(tmp_path, "slow15", slow_migration_15)
+    env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    run = subprocess.Popen(
+        ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", "-e", f"app_version={name}"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 240
+        while not migration_15_running():
+            assert run.poll() is None and time.time() < deadline, "the run ended before migration 15 started"
+            time.sleep(1)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
+        run.wait()
+    # The killed run left its lock, its lease still running, and the database part-way.
+    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
+    deadline = time.time() + 30
+    while migration_15_running() and time.time() < deadline:
+        time.sleep(1)
+
+    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
+    out = " ".join(result.stdout.split())
+    assert "died during its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
+    assert_release_1(release_1)
+
+
+def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_returns(release_1, tmp_path):  # noqa: F811
+    name = branch(tmp_path, "slow15", slow_migration_15)
+    env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", "-e", f"app_version={name}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.time() + 240
+        while not migration_15_running():
+            assert run.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        assert ssh(2230, "sudo systemctl stop postgresql").returncode == 0
+        time.sleep(10)  # the deploy fails meanwhile; the rollback waits for the database
+        assert ssh(2230, "sudo systemctl start postgresql").returncode == 0
+        assert run.wait(timeout=600) == 2, log.read_text()[-3000:]
+    text = " ".join(log.read_text().split())
+    assert f"migrate deploy failed on migration {MIGRATION_15}" in text
+    assert "Rolled back: database restored from" in text
+    assert_release_1(release_1)

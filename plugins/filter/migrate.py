@@ -89,6 +89,11 @@ def migration_dropped_data(sql_text):
         raise AnsibleFilterError("migration_dropped_data: the SQL does not parse: %s" % exc) from exc
 
 
+def migration_tree_problems(paths, allow_near_duplicates=()):
+    """Known issues (folders without migration.sql, near-duplicate names) in a revision's file list."""
+    return prisma_migrations.tree_problems(paths, allow_near_duplicates=allow_near_duplicates)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -100,4 +105,5 @@ class FilterModule:
             "migration_expect": migration_expect,
             "migration_down": migration_down,
             "migration_dropped_data": migration_dropped_data,
+            "migration_tree_problems": migration_tree_problems,
         }

@@ -109,6 +109,30 @@ def near_duplicates(names):
     return [sorted(group) for _, group in sorted(by_suffix.items()) if len(group) > 1]
 
 
+def tree_problems(paths, migrations_dir="prisma/migrations", allow_near_duplicates=()):
+    """Known issues in a revision's migration folders, from its file list (`git ls-tree -r --name-only`).
+
+    Folders without migration.sql (P3015 on deploy) and near-duplicate names, as sentences with the fix;
+    near-duplicates named in allow_near_duplicates are accepted.
+    """
+    prefix = migrations_dir.rstrip("/") + "/"
+    folders = {}
+    for path in paths:
+        if path.startswith(prefix) and "/" in path[len(prefix) :]:
+            folder, rest = path[len(prefix) :].split("/", 1)
+            folders.setdefault(folder, set()).add(rest)
+    state = {
+        "failed_migrations": [],
+        "empty_folders": sorted(f for f, files in folders.items() if "migration.sql" not in files),
+        "near_duplicates": [
+            group for group in near_duplicates(sorted(folders)) if not set(group) <= set(allow_near_duplicates)
+        ],
+        "missing_locally": [],
+        "checksum_mismatches": [],
+    }
+    return problems(state)
+
+
 def classify(local, rows):
     """Compare the migration folders with the rows of _prisma_migrations.
 

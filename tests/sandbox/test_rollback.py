@@ -159,11 +159,12 @@ def add_empty_duplicate(work: Path):
     (folder / "README.md").write_text("moved to 20251204_consolidate_verification_service\n")
 
 
-def test_an_empty_migration_folder_is_found_before_the_deploy_and_nothing_is_changed(release_1, tmp_path):
+def test_an_empty_migration_folder_is_found_in_preflight_and_nothing_is_changed(release_1, tmp_path):
     name = branch(tmp_path, "emptyfolder", add_empty_duplicate)
     out = run_failing("-e", f"app_version={name}")
-    assert "20251204175644_consolidate_verification_service" in out and "migration.sql" in out
-    assert "database untouched" in out
+    assert "sandbox-pm2: preflight: revision emptyfolder" in out and "cannot be deployed as it is" in out
+    assert "Migration folder 20251204175644_consolidate_verification_service has no migration.sql" in out
+    assert "P3015" in out and "share one name under different timestamps" in out
     assert_release_1(release_1)
 
 

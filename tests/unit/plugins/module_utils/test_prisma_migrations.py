@@ -165,3 +165,24 @@ def test_prismas_status_words_are_classified(rc, stdout, stderr, expected):
 
 def test_secrets_are_taken_out_of_output():
     assert pm.redact("url postgresql://u:pw@h/db pw", ["postgresql://u:pw@h/db", "pw", None]) == "url ******** ********"
+
+
+def test_a_revisions_file_list_shows_the_runbooks_empty_duplicate_folder():
+    paths = [
+        "prisma/migrations/20240115093000_baseline/migration.sql",
+        "prisma/migrations/20251204_consolidate_verification_service/migration.sql",
+        "prisma/migrations/20251204175644_consolidate_verification_service/README.md",
+        "prisma/migrations/migration_lock.toml",
+        "prisma/schema.prisma",
+    ]
+    found = pm.tree_problems(paths)
+    assert len(found) == 2
+    assert found[0].startswith("Migration folder 20251204175644_consolidate_verification_service has no migration.sql")
+    assert "P3015" in found[0]
+    assert "20251204175644_consolidate_verification_service, 20251204_consolidate_verification_service" in found[1]
+    allowed = ["20251204175644_consolidate_verification_service", "20251204_consolidate_verification_service"]
+    assert len(pm.tree_problems(paths, allow_near_duplicates=allowed)) == 1  # the empty folder stays a problem
+
+
+def test_a_clean_revision_has_no_known_issues():
+    assert pm.tree_problems(["prisma/migrations/20240115093000_baseline/migration.sql"]) == []

@@ -11,7 +11,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run
 
 from .conftest import playbook, ssh
 from .test_migrate import db
@@ -60,7 +60,7 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
 
     result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
-    assert "died during its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
+    assert "did not finish its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
     assert_release_1(release_1)
 
 
@@ -84,4 +84,34 @@ def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_return
     text = " ".join(log.read_text().split())
     assert f"migrate deploy failed on migration {MIGRATION_15}" in text
     assert "Rolled back: database restored from" in text
+    assert_release_1(release_1)
+
+
+def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run_undoes_it(release_1, tmp_path):  # noqa: F811
+    name = branch(tmp_path, "slow15", slow_migration_15)
+    env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        migrate = subprocess.Popen(
+            ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", "-e", f"app_version={name}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.time() + 240
+        while not migration_15_running():
+            assert migrate.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+        # The app host that runs Prisma drops every SSH session and takes no new ones.
+        cut = run(["podman", "exec", "sandbox-pm2", "sh", "-c", "systemctl stop ssh; pkill -KILL -f 'sshd: deploy'"])
+        assert cut.returncode in (0, 1), cut.stderr
+        try:
+            assert migrate.wait(timeout=600) != 0
+        finally:
+            run(["podman", "exec", "sandbox-pm2", "systemctl", "start", "ssh"])
+    text = " ".join(log.read_text().split())
+    assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
+    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
+
+    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
+    out = " ".join(result.stdout.split())
+    assert "did not finish its deploy" in out
     assert_release_1(release_1)

@@ -16,7 +16,7 @@ description:
   - Writes nothing for playbooks that run none of these steps.
 options:
   report_dir:
-    description: Folder for the reports. Relative paths are taken from the playbook's parent folder.
+    description: Folder for the reports. Relative paths are taken from the project folder (above C(playbooks/)).
     default: reports
     env:
       - name: MIGRATION_REPORT_DIR
@@ -37,10 +37,12 @@ from ansible.plugins.callback import CallbackBase
 # Role -> the runbook step it carries out, in runbook order.
 STEPS = {
     "preflight": "Preflight checks",
+    "migration_plan": "Plan, lint and approval",
     "migration_lock": "Take migration lock",
     "backup": "Backup database (and verify)",
     "code_update": "Pull code and install",
     "migration_status": "Check migration status",
+    "rehearsal": "Rehearse on a copy of production",
     "migrate_deploy": "Apply migrations",
     "schema_assert": "Verify schema",
     "app_restart": "Restart application",
@@ -66,6 +68,9 @@ FACTS = (
     "preflight_db_target",
     "app_restart_result",
     "migrate_result",
+    "migration_plan_result",
+    "migration_plan_fingerprint",
+    "rehearsal_result",
 )
 
 
@@ -85,14 +90,29 @@ class CallbackModule(CallbackBase):
         self.in_rollback = False
 
     def v2_playbook_on_start(self, playbook):
-        self.base_dir = os.path.dirname(os.path.dirname(os.path.abspath(playbook._file_name)))
+        # The project folder: the playbook's own, or its parent for playbooks/*.yml.
+        folder = os.path.dirname(os.path.abspath(playbook._file_name))
+        self.base_dir = os.path.dirname(folder) if os.path.basename(folder) == "playbooks" else folder
         self.playbook = os.path.basename(playbook._file_name)
 
     def v2_playbook_on_play_start(self, play):
         self.in_rollback = (play.get_name() or "").startswith(ROLLBACK_PLAY)
 
+    @staticmethod
+    def _included_by(task):
+        """The roles that included this task's role (include_role), innermost first."""
+        names, node = [], task._parent
+        while node is not None:
+            role = getattr(node, "_role", None)
+            if role is not None:
+                names.append(role.get_name())
+            node = getattr(node, "_parent", None)
+        return names
+
     def _step(self, task):
         role = task._role.get_name() if task._role else None
+        if role and "rehearsal" in self._included_by(task):
+            role = "rehearsal"  # the copy's deploy and assertion are the rehearsal's, not production's
         # Entry points (tasks_from) that are steps of their own, argument validation included.
         entry = (getattr(task._role, "_from_files", None) or {}).get("tasks") if role else None
         if (role, entry) == ("migration_lock", "renew"):
@@ -180,6 +200,9 @@ class CallbackModule(CallbackBase):
             "backup": next(iter(self.facts.get("backup_result", {}).values()), None),
             "code": self.facts.get("code_update_result", {}),
             "restarts": self.facts.get("app_restart_result", {}),
+            "plan_fingerprint": next(iter(self.facts.get("migration_plan_fingerprint", {}).values()), None),
+            "plan": next(iter(self.facts.get("migration_plan_result", {}).values()), None),
+            "rehearsal": next(iter(self.facts.get("rehearsal_result", {}).values()), None),
             "failure": result.get("failure") or None,
             "rollback_failure": result.get("rollback_failure") or None,
         }
@@ -209,6 +232,19 @@ class CallbackModule(CallbackBase):
         lines.append("")
         if report["database"]:
             lines.append("- Database: %s" % report["database"])
+        if report.get("plan_fingerprint"):
+            plan = report.get("plan") or {}
+            findings = plan.get("findings", [])
+            lines.append(
+                "- Plan %s: %d migration(s) pending, lint %d blocking / %d warning(s)"
+                % (report["plan_fingerprint"], len(plan.get("pending", [])),
+                   sum(f["level"] == "block" for f in findings), sum(f["level"] == "warn" for f in findings))
+            )  # fmt: skip
+        if report.get("rehearsal"):
+            lines.append(
+                "- Rehearsal: deploy took %ss on a copy (forecast for production); copy restored in %ss"
+                % (report["rehearsal"].get("deploy_seconds"), report["rehearsal"].get("restore_seconds"))
+            )
         applied = report["migrations_applied"]
         lines.append("- Migrations applied: %d%s" % (len(applied), "".join("\n  - %s" % m for m in applied)))
         if report["backup"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
 
@@ -57,6 +58,13 @@ def pg_target(url):
     return prisma_migrations.describe_target(pg_params(url))
 
 
+def pg_url_with_db(url, dbname):
+    """The same DATABASE_URL pointing at another database on the same server (a rehearsal's copy)."""
+    pg_params(url)  # the same validation and message
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + quote(dbname, safe="")))
+
+
 def migration_objects(sql_text):
     """What a migration.sql creates (tables with column types, columns, indexes, constraints, enum types)."""
     try:
@@ -101,6 +109,7 @@ class FilterModule:
             "missing_env": missing_env,
             "pg_params": pg_params,
             "pg_target": pg_target,
+            "pg_url_with_db": pg_url_with_db,
             "migration_objects": migration_objects,
             "migration_expect": migration_expect,
             "migration_down": migration_down,

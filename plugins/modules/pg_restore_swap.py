@@ -20,6 +20,8 @@ description:
     next deploy then fails with "already exists"); and a restore that fails midway leaves the live
     database half restored.
   - The login needs C(CREATEDB) and must own the live database (renaming it requires that).
+  - With O(swap=false) it only restores into a new database named O(restore_as), with the live database's
+    settings, and leaves the live one alone (a rehearsal runs the migration there).
 options:
   path:
     description: The archive to restore, on the host the module runs on.
@@ -34,6 +36,13 @@ options:
     required: true
   keep_as:
     description: Name the live database is renamed to. Must not exist. Defaults to C(<db>_before_restore_<UTC time>).
+    type: str
+  swap:
+    description: Swap the restored database in for the live one. With V(false), restore into O(restore_as) only.
+    type: bool
+    default: true
+  restore_as:
+    description: Name of the new database to restore into when O(swap=false). Must not exist.
     type: str
   maintenance_db:
     description:
@@ -74,12 +83,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 database:
-  description: The live database's name.
+  description: The live database's name; with O(swap=false), the database restored into.
   returned: always
   type: str
 kept_as:
   description: The name the database that was live now has.
-  returned: always
+  returned: when O(swap=true)
   type: str
 sha256:
   description: The archive's sha256, as computed here.
@@ -175,18 +184,21 @@ def main():
             sha256=dict(type="str"),
             database_url=dict(type="str", required=True, no_log=True),
             keep_as=dict(type="str"),
+            swap=dict(type="bool", default=True),
+            restore_as=dict(type="str"),
             maintenance_db=dict(type="str", default="postgres"),
             no_owner=dict(type="bool", default=True),
             pg_restore=dict(type="path", default="pg_restore"),
         ),
         supports_check_mode=True,
+        required_if=[("swap", False, ["restore_as"])],
     )
     p = module.params
     db = Database(module, p["database_url"], "pg_restore_swap")
     live = db.params["dbname"]
     keep_as = p["keep_as"] or "%s_before_restore_%s" % (live, time.strftime("%Y%m%d_%H%M%S", time.gmtime()))
-    scratch = "%s_restoring" % live[:50]
-    result = dict(changed=False, database=live, kept_as=keep_as)
+    scratch = "%s_restoring" % live[:50] if p["swap"] else p["restore_as"]
+    result = dict(changed=False, database=live, kept_as=keep_as) if p["swap"] else dict(changed=False, database=scratch)
 
     if not os.path.isfile(p["path"]):
         module.fail_json(msg="pg_restore_swap: no backup at %s; nothing was changed." % p["path"], **result)
@@ -207,9 +219,13 @@ def main():
         db.fail("connect to the maintenance database beside", exc, "Set maintenance_db (DigitalOcean: defaultdb).")
     try:
         with admin.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (keep_as,))
+            taken = keep_as if p["swap"] else scratch
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (taken,))
             if cur.fetchone():
-                module.fail_json(msg="pg_restore_swap: database %s exists already; choose another keep_as." % keep_as)
+                module.fail_json(
+                    msg="pg_restore_swap: database %s exists already; choose another %s."
+                    % (taken, "keep_as" if p["swap"] else "restore_as")
+                )
             # A leftover of an interrupted restore is ours to replace.
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
             cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(scratch)))
@@ -227,6 +243,11 @@ def main():
                 **result,
             )
         result["row_counts"] = row_counts(db, scratch)
+        if not p["swap"]:
+            with admin.cursor() as cur:
+                for statement in carry_over(cur, live, scratch):
+                    cur.execute(statement)
+            module.exit_json(**result)
 
         # A client may reconnect between terminate and rename: try a few times.
         for attempt in range(5):

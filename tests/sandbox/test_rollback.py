@@ -97,7 +97,8 @@ def run_failing(*args: str) -> str:
 
 def test_failing_sql_in_migration_15_of_27_is_rolled_back(release_1, tmp_path):
     name = branch(tmp_path, "fail15", fail_migration_15)
-    out = run_failing("-e", f"app_version={name}")
+    # The rehearsal would catch it on a copy first (test_plan.py): off, to fail production's own deploy.
+    out = run_failing("-e", f"app_version={name}", "-e", "rehearsal_enabled=false")
     assert f"migrate deploy failed on migration {MIGRATION_15}" in out
     assert "function no_such_function() does not exist" in out
     assert "Rolled back: database restored from /var/backups/prisma-migrate/backup_" in out
@@ -112,7 +113,7 @@ def test_failing_sql_in_migration_15_of_27_is_rolled_back(release_1, tmp_path):
 
 def test_a_schema_assertion_failure_after_deploy_is_rolled_back(release_1):
     expect = {"schema_assert_expect": {"tables": {"verification_requests": {"columns": {"approved_at": "text"}}}}}
-    out = run_failing("-e", json.dumps(expect))
+    out = run_failing("-e", json.dumps(expect), "-e", "rehearsal_enabled=false")
     assert "schema assertion" in out and "approved_at" in out
     assert "Rolled back: database restored" in out
     assert_release_1(release_1)

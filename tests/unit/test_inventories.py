@@ -49,10 +49,25 @@ def test_the_sandbox_gives_the_app_the_same_settings_as_production(prod, sandbox
     prod_vars = next(iter(app_hostvars(prod).values()))
     sandbox_vars = next(iter(app_hostvars(sandbox).values()))
     assert sorted(prod_vars["app_env"]) == sorted(sandbox_vars["app_env"])
-    app_names = {k for k in prod_vars if k.startswith(("app_", "db_"))} - {"app_restart_strategy"}
+    # The app's own settings, not role variables (db_restore_*) that only production needs.
+    app_names = {k for k in prod_vars if k.startswith(("app_", "db_")) and not k.startswith("db_restore_")}
+    app_names -= {"app_restart_strategy"}
     assert app_names <= set(sandbox_vars)
 
 
 def test_the_sandbox_covers_every_restart_strategy_it_can_run(sandbox):
     strategies = {v["app_restart_strategy"] for v in app_hostvars(sandbox).values()}
     assert strategies == {"pm2", "systemd", "docker"}
+
+
+def test_production_needs_an_approved_plan_and_the_sandbox_does_not(prod, sandbox):
+    assert all(v["migration_plan_require_approval"] is True for v in app_hostvars(prod).values())
+    assert all("migration_plan_require_approval" not in v for v in app_hostvars(sandbox).values())
+
+
+def test_the_short_names_at_the_top_reach_the_playbooks_and_the_production_inventory():
+    assert (ROOT / "prod").resolve() == (ROOT / "inventories" / "prod").resolve()
+    for name in ("migrate", "rollback", "status"):
+        result = run(["ansible-playbook", "--syntax-check", "-i", "inventories/sandbox", f"{name}.yml"])
+        assert result.returncode == 0, result.stderr
+        assert f"playbooks/{name}.yml" in (ROOT / f"{name}.yml").read_text()

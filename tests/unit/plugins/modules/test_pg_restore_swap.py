@@ -129,3 +129,34 @@ def test_the_password_never_appears_in_a_failure(backed_up):
     assert result["failed"]
     password = bad.split("//")[1].split("@")[0].split(":")[1]
     assert password and password not in result["msg"]
+
+
+def test_without_swap_it_restores_into_a_new_database_and_leaves_the_live_one_alone(backed_up, pg_server):
+    import psycopg2
+
+    url, conn, path, before, keep_as = backed_up
+    live_after = fingerprint(conn)
+    result = run_module(
+        "pg_restore_swap",
+        {"path": str(path), "database_url": url, "swap": False, "restore_as": keep_as},
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["database"] == keep_as and "kept_as" not in result
+    copy = reconnect(url.rsplit("/", 1)[0] + "/" + keep_as)
+    try:
+        assert fingerprint(copy) == before
+        with copy.cursor() as cur:
+            cur.execute("SHOW statement_timeout")  # the live database's settings came along
+            assert cur.fetchone()[0] == "15s"
+    finally:
+        copy.close()
+    assert fingerprint(reconnect(url)) == live_after
+    args = {"path": str(path), "database_url": url, "swap": False, "restore_as": keep_as}
+    again = run_module("pg_restore_swap", args)
+    assert again.get("failed") and "exists already" in again["msg"]
+    admin = psycopg2.connect(dbname="postgres", **pg_server)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname = %s", (conn.info.dbname,))
+        assert cur.fetchone(), "the live database keeps its name"
+    admin.close()

@@ -1,0 +1,1 @@
+"""The prisma-migrate command line (migrate_cli.cli)."""

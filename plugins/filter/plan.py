@@ -1,0 +1,86 @@
+"""Filters for the migration plan: the lines a person reviews, and the fingerprint they approve."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def _size(value):
+    value = float(value or 0)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (value, unit)
+        value /= 1024
+    return str(value)
+
+
+def plan_fingerprint(plan):
+    """What must not change between the plan a person reviewed and the run: database, migrations (by content),
+    code revisions, restarts, allowances. Twelve hex digits: short enough to type, long enough not to collide."""
+    stable = {
+        "database": plan.get("database"),
+        "pending": [[m["name"], m.get("sha256")] for m in plan.get("pending", [])],
+        "code": plan.get("code", {}),
+        "batches": plan.get("batches", []),
+        "allow": sorted(plan.get("allow", [])),
+        "rehearsal": bool(plan.get("rehearsal")),
+    }
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def plan_lines(plan):
+    """The plan as lines of text, in the order a run does things."""
+    lines = [
+        "Database %s (%s; the backup needs up to that much on the database host)."
+        % (plan["database"], _size(plan.get("database_bytes")))
+    ]
+    pending = plan.get("pending", [])
+    lines.append("Migrations pending: %d%s" % (len(pending), "" if pending else " (the schema is up to date)."))
+    for migration in pending:
+        flags = "additive" if migration.get("additive") else "NOT additive"
+        if migration.get("allowed"):
+            flags += ", allowed by name"
+        lines.append("  %s (%s)" % (migration["name"], flags))
+        for stmt in migration.get("statements", []):
+            lines.append("    line %s: %s" % (stmt["line"], stmt["summary"]))
+    findings = plan.get("findings", [])
+    lines.append(
+        "Lint: %d blocking, %d warning(s), %d allowed."
+        % tuple(sum(1 for f in findings if f["level"] == level) for level in ("block", "warn", "allowed"))
+    )
+    for finding in findings:
+        lines.append(
+            "  %s %s:%s %s: %s"
+            % (finding["level"].upper(), finding["file"], finding["line"], finding["rule"], finding["message"])
+        )
+    lines.append("Code:")
+    for host, change in sorted(plan.get("code", {}).items()):
+        before, after = change.get("before") or "?", change.get("after") or "?"
+        lines.append(
+            "  %s: %s"
+            % (host, "stays at %s" % after[:12] if before == after else "%s -> %s" % (before[:12], after[:12]))
+        )
+    if plan.get("rehearsal"):
+        lines.append("Rehearsal: the fresh backup restored into a scratch database, migrated and asserted there first.")
+    lines.append("Restarts, %d host(s) at a time:" % plan.get("batch_size", 1))
+    for number, batch in enumerate(plan.get("batches", []), 1):
+        lines.append("  batch %d: %s" % (number, ", ".join("%s (%s)" % (h["host"], h["action"]) for h in batch)))
+    lines.append("Fingerprint: %s" % plan_fingerprint(plan))
+    return lines
+
+
+def plan_restarts(hosts, strategies, new_code_hosts, schema_changes):
+    """Each app host in inventory order with what the restart step does there."""
+    restarts = []
+    for host in hosts:
+        if schema_changes or host in new_code_hosts:
+            restarts.append({"host": host, "action": strategies.get(host) or "pm2"})
+        else:
+            restarts.append({"host": host, "action": "no restart: code and schema unchanged"})
+    return restarts
+
+
+class FilterModule:
+    def filters(self):
+        return {"plan_fingerprint": plan_fingerprint, "plan_lines": plan_lines, "plan_restarts": plan_restarts}

@@ -1,0 +1,479 @@
+"""Lint pending Prisma migrations: pglast (the real PostgreSQL parser) for what each statement does,
+squawk-cli for its rules. Controller-side: the migration_lint module runs on the controller.
+
+A finding is blocking (``block``) when the statement can lose or rewrite data, or a warning (``warn``)
+when it can hold locks longer than it should. A migration allowed by name keeps its findings, at level
+``allowed``, and blocks nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BLOCK, WARN, ALLOWED = "block", "warn", "allowed"
+
+# Squawk rules that say what the parser-based rules below already say (kept out to avoid two findings per
+# statement), and style advice that fits no Prisma migration (Prisma writes the SQL; it runs once).
+SQUAWK_EXCLUDE_DEFAULT = (
+    "ban-drop-table",
+    "ban-drop-column",
+    "ban-drop-constraint",
+    "ban-drop-type",
+    "ban-drop-database",
+    "ban-truncate-cascade",
+    "changing-column-type",
+    "adding-not-nullable-field",
+    "adding-required-field",
+    "renaming-column",
+    "renaming-table",
+    "require-concurrent-index-deletion",
+    "prefer-robust-stmts",
+    "require-statement-timeout",
+    "prefer-bigint-over-int",
+    "prefer-bigint-over-smallint",
+    "prefer-identity",
+    "prefer-text-field",
+    "prefer-timestamp-tz",
+)
+
+# Locks on a table this run creates hold up nothing: it is empty and nothing uses it yet.
+SQUAWK_NEW_TABLE_EXEMPT = (
+    "require-lock-timeout",
+    "require-concurrent-index-creation",
+    "constraint-missing-not-valid",
+    "adding-foreign-key-constraint",
+    "disallowed-unique-constraint",
+)
+
+SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
+
+
+def line_of(text, offset):
+    return text.count("\n", 0, offset) + 1
+
+
+def statement_start(text, offset):
+    """Where a statement's own text begins: after the blank lines and comments (Prisma's "-- CreateTable") before it."""
+    while True:
+        while offset < len(text) and text[offset].isspace():
+            offset += 1
+        if text.startswith("--", offset):
+            end = text.find("\n", offset)
+            offset = len(text) if end < 0 else end
+        elif text.startswith("/*", offset):
+            end = text.find("*/", offset)
+            offset = len(text) if end < 0 else end + 2
+        else:
+            return offset
+
+
+def _name(node):
+    return getattr(node, "relname", None) or ".".join(part.sval for part in node)
+
+
+class Migration:
+    """One migration.sql, its statements classified against what the database and the earlier migrations hold."""
+
+    def __init__(self, name, sql_text, path):
+        self.name = name
+        self.sql = sql_text
+        self.path = path
+        self.statements = []
+        self.findings = []
+
+    def finding(self, stmt, rule, level, message, source="pglast"):
+        entry = {
+            "migration": self.name,
+            "file": self.path,
+            "line": stmt["line"] if stmt else 1,
+            "statement": stmt["sql"] if stmt else "",
+            "rule": rule,
+            "level": level,
+            "message": message,
+            "source": source,
+        }
+        self.findings.append(entry)
+        if stmt is not None:
+            stmt["findings"].append(rule)
+        return entry
+
+
+class Linter:
+    """Classifies the statements of pending migrations, in order, keeping track of what the run creates."""
+
+    def __init__(self, tables, large_table_rows=100000):
+        # tables: the live database's tables, {name: {"rows": estimate, "has_rows": bool}}.
+        self.tables = tables or {}
+        self.large_table_rows = large_table_rows
+        self.new_tables = set()
+        self.new_columns = set()
+        # Per migration: the tables created by the end of it (this run's, so empty and unused).
+        self.new_tables_after = {}
+
+    def has_rows(self, table):
+        if table in self.new_tables:
+            return False
+        info = self.tables.get(table)
+        # A table the statistics do not show may still hold rows: assume it does.
+        return True if info is None else bool(info.get("has_rows", True))
+
+    def is_large(self, table):
+        if table in self.new_tables:
+            return False
+        return int((self.tables.get(table) or {}).get("rows", 0)) >= self.large_table_rows
+
+    def lint(self, name, sql_text, path):
+        from pglast import parse_sql
+        from pglast.parser import ParseError
+
+        migration = Migration(name, sql_text, path)
+        try:
+            raws = parse_sql(sql_text)
+        except ParseError as exc:
+            message, offset = (exc.args + (0,))[:2]
+            stmt = {"line": line_of(sql_text, offset or 0), "sql": "", "findings": []}
+            migration.finding(
+                stmt,
+                "parse-error",
+                BLOCK,
+                "PostgreSQL cannot parse this file: %s; nothing in it was classified." % message,
+            )
+            return migration
+        for raw in raws:
+            length = raw.stmt_len or len(sql_text) - raw.stmt_location
+            start = statement_start(sql_text, raw.stmt_location)
+            stmt = {
+                "line": line_of(sql_text, start),
+                "sql": sql_text[start : raw.stmt_location + length].strip(),
+                "summary": "",
+                "additive": True,
+                "tables": [],
+                "findings": [],
+            }
+            self._classify(migration, raw.stmt, stmt)
+            migration.statements.append(stmt)
+        return migration
+
+    def _classify(self, migration, node, stmt):
+        from pglast.enums import AlterTableType, ConstrType, ObjectType
+
+        kind = type(node).__name__
+
+        def block(rule, message):
+            stmt["additive"] = False
+            migration.finding(stmt, rule, BLOCK, message)
+
+        if kind == "CreateStmt":
+            table = node.relation.relname
+            stmt.update(summary="create table %s" % table, tables=[table])
+            self.new_tables.add(table)
+        elif kind == "IndexStmt":
+            table = node.relation.relname
+            stmt.update(
+                summary="create %sindex %s on %s%s"
+                % (
+                    "unique " if node.unique else "",
+                    node.idxname or "",
+                    table,
+                    " concurrently" if node.concurrent else "",
+                ),
+                tables=[table],
+            )
+        elif kind in (
+            "CreateEnumStmt",
+            "CompositeTypeStmt",
+            "CreateSeqStmt",
+            "CreateFunctionStmt",
+            "ViewStmt",
+            "CreateExtensionStmt",
+            "CreateSchemaStmt",
+            "CreateDomainStmt",
+            "CreateTrigStmt",
+        ):
+            stmt["summary"] = (
+                "create " + kind[len("Create") :].replace("Stmt", "").lower()
+                if kind.startswith("Create")
+                else kind.replace("Stmt", "").lower()
+            )
+            if kind == "CreateFunctionStmt" and node.replace:
+                stmt.update(summary="create or replace function", additive=False)
+            if kind == "ViewStmt" and node.replace:
+                stmt.update(summary="create or replace view", additive=False)
+        elif kind == "AlterEnumStmt":
+            type_name = _name(node.typeName)
+            if node.oldVal:
+                block(
+                    "rename",
+                    "Renames value %s of enum %s: rows and code using the old value break." % (node.oldVal, type_name),
+                )
+                stmt["summary"] = "rename value of enum %s" % type_name
+            else:
+                stmt["summary"] = "add value %s to enum %s" % (node.newVal, type_name)
+        elif kind == "VariableSetStmt":
+            stmt["summary"] = "set %s" % node.name
+        elif kind in ("CommentStmt", "TransactionStmt"):
+            stmt["summary"] = "comment" if kind == "CommentStmt" else "transaction control"
+        elif kind == "DropStmt":
+            what = ObjectType(node.removeType).name.replace("OBJECT_", "").lower().replace("_", " ")
+            names = []
+            for obj in node.objects or ():
+                if isinstance(obj, tuple):
+                    names.append(_name(obj))
+                elif getattr(obj, "names", None):  # a TypeName
+                    names.append(_name(obj.names))
+                else:
+                    names.append(getattr(obj, "sval", str(obj)))
+            stmt.update(summary="drop %s %s" % (what, ", ".join(names)), tables=names if what == "table" else [])
+            if what == "table" and names and all(n.split(".")[-1] in self.new_tables for n in names):
+                stmt["additive"] = False  # Dropping what this run created loses nothing.
+            elif what in ("table", "index", "type", "sequence", "view", "materialized view", "schema", "function"):
+                block(
+                    "drop-" + what.replace(" ", "-"),
+                    "Drops %s %s: what it holds or does is gone, and the app's "
+                    "previous release may still use it." % (what, ", ".join(names)),
+                )
+            else:
+                stmt["additive"] = False
+        elif kind == "AlterTableStmt":
+            table = node.relation.relname
+            stmt["tables"] = [table]
+            parts = []
+            for cmd in node.cmds or ():
+                sub = AlterTableType(cmd.subtype)
+                column = cmd.name
+                if sub == AlterTableType.AT_AddColumn:
+                    coldef = cmd.def_
+                    parts.append("add column %s" % coldef.colname)
+                    self.new_columns.add((table, coldef.colname))
+                    types = {c.contype for c in coldef.constraints or ()}
+                    type_name = coldef.typeName.names[-1].sval.lower() if coldef.typeName else ""
+                    has_default = (
+                        types & {ConstrType.CONSTR_DEFAULT, ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED}
+                        or type_name in SERIAL_TYPES
+                    )
+                    if (ConstrType.CONSTR_NOTNULL in types or ConstrType.CONSTR_PRIMARY in types) and not has_default:
+                        if self.has_rows(table):
+                            block(
+                                "add-column-not-null-without-default",
+                                "Adds NOT NULL column %s.%s without a default to a table with rows: the statement "
+                                "fails on real data. Add a default, or add it nullable, backfill, then set NOT NULL."
+                                % (table, coldef.colname),
+                            )
+                elif sub == AlterTableType.AT_DropColumn:
+                    parts.append("drop column %s" % column)
+                    block(
+                        "drop-column",
+                        "Drops column %s.%s and its data; the previous release may still read it." % (table, column),
+                    )
+                elif sub == AlterTableType.AT_AlterColumnType:
+                    parts.append("alter column %s type" % column)
+                    if table not in self.new_tables and (table, column) not in self.new_columns:
+                        block(
+                            "alter-column-type",
+                            "Changes the type of %s.%s: rewrites the table under an ACCESS "
+                            "EXCLUSIVE lock and can fail or truncate values." % (table, column),
+                        )
+                elif sub == AlterTableType.AT_SetNotNull:
+                    parts.append("set not null on %s" % column)
+                    if table not in self.new_tables and (table, column) not in self.new_columns:
+                        block(
+                            "set-not-null",
+                            "Sets NOT NULL on existing column %s.%s: fails if any row holds NULL, "
+                            "and scans the table under an ACCESS EXCLUSIVE lock." % (table, column),
+                        )
+                elif sub == AlterTableType.AT_DropConstraint:
+                    parts.append("drop constraint %s" % column)
+                    block(
+                        "drop-constraint",
+                        "Drops constraint %s on %s: data the app relies on being valid may no "
+                        "longer be." % (column, table),
+                    )
+                elif sub == AlterTableType.AT_AddConstraint:
+                    con = cmd.def_
+                    what = ConstrType(con.contype).name.replace("CONSTR_", "").lower()
+                    parts.append(
+                        "add %s %s"
+                        % ({"foreign": "foreign key", "primary": "primary key"}.get(what, what), con.conname or "")
+                    )
+                elif sub == AlterTableType.AT_DropNotNull:
+                    parts.append("drop not null on %s" % column)
+                    stmt["additive"] = False
+                elif sub in (AlterTableType.AT_ColumnDefault, AlterTableType.AT_CookedColumnDefault):
+                    parts.append("set default on %s" % column)
+                    stmt["additive"] = False
+                else:
+                    parts.append(sub.name.replace("AT_", "").lower())
+                    stmt["additive"] = False
+            stmt["summary"] = "alter table %s: %s" % (table, ", ".join(parts))
+        elif kind == "RenameStmt":
+            target = node.relation.relname if node.relation else _name(node.object) if node.object else ""
+            what = ObjectType(node.renameType).name.replace("OBJECT_", "").lower()
+            stmt.update(
+                summary="rename %s %s%s to %s"
+                % (what, target, "." + node.subname if node.subname else "", node.newname),
+                tables=[target] if node.relation else [],
+            )
+            if target not in self.new_tables:
+                block(
+                    "rename",
+                    "Renames %s %s%s to %s: the previous release, still running until its restart, "
+                    "uses the old name." % (what, target, "." + node.subname if node.subname else "", node.newname),
+                )
+        elif kind == "TruncateStmt":
+            names = [r.relname for r in node.relations]
+            stmt.update(summary="truncate %s" % ", ".join(names), tables=names)
+            block("truncate", "Truncates %s: every row is gone." % ", ".join(names))
+        elif kind in ("DeleteStmt", "UpdateStmt"):
+            table = node.relation.relname
+            verb = "delete from" if kind == "DeleteStmt" else "update"
+            stmt.update(
+                summary="%s %s%s" % (verb, table, "" if node.whereClause is None else " where ..."),
+                tables=[table],
+                additive=False,
+            )
+            if node.whereClause is None and table not in self.new_tables:
+                block(
+                    verb.split()[0] + "-without-where",
+                    "%s every row of %s (no WHERE)." % ("Deletes" if kind == "DeleteStmt" else "Rewrites", table),
+                )
+        elif kind == "InsertStmt":
+            stmt.update(
+                summary="insert into %s" % node.relation.relname, tables=[node.relation.relname], additive=False
+            )
+        else:
+            stmt.update(summary=kind.replace("Stmt", "").lower(), additive=False)
+
+    def squawk_filter(self, migration, finding):
+        """Place a squawk finding on its statement; keep it unless it only concerns tables this run creates."""
+        line = finding["line"]
+        stmt = None
+        for candidate in migration.statements:
+            if candidate["line"] <= line:
+                stmt = candidate
+        if stmt is None:
+            stmt = migration.statements[0] if migration.statements else None
+        rule = finding["rule"]
+        if stmt is not None and stmt["tables"] and rule in SQUAWK_NEW_TABLE_EXEMPT:
+            if all(t in self.new_tables_after.get(migration.name, set()) for t in stmt["tables"]):
+                return None
+            if rule == "require-concurrent-index-creation" and not any(self.is_large(t) for t in stmt["tables"]):
+                return None
+        return stmt
+
+
+def find_squawk(path=None):
+    """The squawk executable: the one given, the one beside this Python (a venv), or the one on PATH."""
+    if path:
+        return path
+    beside = os.path.join(os.path.dirname(sys.executable), "squawk")
+    return beside if os.access(beside, os.X_OK) else shutil.which("squawk")
+
+
+def run_squawk(squawk, files, exclude, pg_version=None):
+    """Squawk's findings for {label: sql}, as {label: [{line (1-based), rule, message, help}]}."""
+    found = {label: [] for label in files}
+    scratch = tempfile.mkdtemp(prefix="migration-lint-")
+    try:
+        paths = {}
+        for index, (label, text) in enumerate(files.items()):
+            path = os.path.join(scratch, "%04d.sql" % index)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            paths[path] = label
+        cmd = [squawk, "--reporter", "json", "--no-assume-in-transaction"]
+        if exclude:
+            cmd.append("--exclude=" + ",".join(exclude))
+        if pg_version:
+            cmd.append("--pg-version=" + pg_version)
+        proc = subprocess.run(cmd + sorted(paths), capture_output=True, text=True, check=False)
+        try:
+            report = json.loads(proc.stdout or "[]")
+        except ValueError as exc:
+            raise RuntimeError("squawk gave no JSON (rc %s): %s" % (proc.returncode, proc.stderr.strip())) from exc
+        for item in report:
+            label = paths.get(item.get("file")) or paths.get(
+                os.path.join(scratch, os.path.basename(item.get("file", "")))
+            )
+            if label is None:
+                continue
+            found[label].append(
+                {
+                    "line": int(item.get("line", 0)) + 1,  # squawk counts lines from 0
+                    "rule": item.get("rule_name", ""),
+                    "message": item.get("message", ""),
+                    "help": item.get("help") or "",
+                }
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return found
+
+
+def lint_migrations(
+    migrations,
+    tables=None,
+    allow=(),
+    large_table_rows=100000,
+    squawk=None,
+    squawk_exclude=SQUAWK_EXCLUDE_DEFAULT,
+    migrations_path="prisma/migrations",
+    pg_version=None,
+):
+    """Lint [{name, sql}] in order; the report the migration_lint module returns."""
+    linter = Linter(tables, large_table_rows)
+    results = []
+    for item in migrations:
+        migration = linter.lint(
+            item["name"], item["sql"] or "", "%s/%s/migration.sql" % (migrations_path, item["name"])
+        )
+        linter.new_tables_after[item["name"]] = set(linter.new_tables)
+        results.append(migration)
+    executable = find_squawk(squawk)
+    if executable is None:
+        raise RuntimeError("squawk is not installed (pip install squawk-cli, a dependency of this project)")
+    squawk_found = run_squawk(executable, {m.name: m.sql for m in results if m.sql}, squawk_exclude, pg_version)
+    for migration in results:
+        parse_failed = any(f["rule"] == "parse-error" for f in migration.findings)
+        for finding in squawk_found.get(migration.name, []):
+            if parse_failed or finding["rule"] == "syntax-error":
+                continue
+            stmt = linter.squawk_filter(migration, finding)
+            if stmt is None and migration.statements:
+                continue
+            migration.finding(
+                stmt,
+                finding["rule"],
+                WARN,
+                (finding["message"] + (" " + finding["help"] if finding["help"] else "")).strip(),
+                source="squawk",
+            )
+    allowed = set(allow or ())
+    report = {"migrations": [], "findings": [], "blocking": [], "advisories": []}
+    for migration in results:
+        for finding in migration.findings:
+            if migration.name in allowed and finding["level"] == BLOCK:
+                finding["level"] = ALLOWED
+        migration.findings.sort(key=lambda f: (f["line"], f["level"] != BLOCK, f["rule"]))
+        report["findings"].extend(migration.findings)
+        report["migrations"].append(
+            {
+                "name": migration.name,
+                "file": migration.path,
+                "sha256": hashlib.sha256((migration.sql or "").encode("utf-8")).hexdigest(),
+                "allowed": migration.name in allowed,
+                "additive": all(s["additive"] for s in migration.statements)
+                and not any(f["rule"] == "parse-error" for f in migration.findings),
+                "statements": [
+                    {k: s[k] for k in ("line", "summary", "additive", "findings")} for s in migration.statements
+                ],
+            }
+        )
+    report["blocking"] = [f for f in report["findings"] if f["level"] == BLOCK]
+    report["advisories"] = [f for f in report["findings"] if f["level"] == WARN]
+    return report

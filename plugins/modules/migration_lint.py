@@ -1,0 +1,156 @@
+#!/usr/bin/python
+"""Ansible module: lint pending Prisma migrations for statements that lose data or hold long locks."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: migration_lint
+short_description: Classify pending Prisma migrations' statements as additive or not, blocking the destructive ones
+description:
+  - Parses every pending C(migration.sql) with pglast (the real PostgreSQL parser) and says, per statement, what it
+    creates, drops or changes, and whether it is additive.
+  - Blocking findings, by default - DROP TABLE/COLUMN/INDEX/CONSTRAINT/TYPE, ALTER COLUMN TYPE, SET NOT NULL on
+    an existing column, RENAME, TRUNCATE, DELETE/UPDATE without WHERE, ADD COLUMN NOT NULL without a default on a
+    table with rows, and SQL that does not parse.
+  - Warnings come from squawk-cli's rules (missing C(lock_timeout), CREATE INDEX without CONCURRENTLY, a
+    constraint without NOT VALID, ...), kept only where they matter - a table this run creates is empty and
+    unused, and an index is only slow to build on a large table.
+  - A migration allowed by name keeps its findings at level C(allowed) and blocks nothing.
+  - Runs on the controller (delegated to localhost), where pglast and squawk-cli are installed with this
+    project; it reads no database itself (table sizes come in O(tables)).
+options:
+  migrations:
+    description: The pending migrations in the order they apply, each with C(name) and C(sql) (null when absent).
+    type: list
+    elements: dict
+    required: true
+  tables:
+    description:
+      - The live database's tables, each with C(name), C(rows) (the planner's estimate) and C(has_rows).
+        A table not listed is assumed to hold rows.
+    type: list
+    elements: dict
+    default: []
+  allow:
+    description: Names of migrations whose blocking findings a person reviewed and accepted.
+    type: list
+    elements: str
+    default: []
+  large_table_rows:
+    description: From how many rows a table is large (CREATE INDEX without CONCURRENTLY warns only there).
+    type: int
+    default: 100000
+  squawk_path:
+    description: The squawk executable; by default the one beside the controller's Python, else on PATH.
+    type: path
+  squawk_exclude:
+    description:
+      - Squawk rules left out. The default leaves out rules the parser's blocking rules already cover, and
+        style advice that does not fit migrations Prisma writes.
+    type: list
+    elements: str
+  pg_version:
+    description: The server's PostgreSQL version, for squawk (e.g. C(16.4)).
+    type: str
+  migrations_path:
+    description: The migrations folder, to name files in findings.
+    type: str
+    default: prisma/migrations
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+requirements:
+  - pglast
+  - squawk-cli
+author:
+  - migration-automation team
+"""
+
+EXAMPLES = r"""
+- name: Lint the pending migrations.
+  migration_lint:
+    migrations: "{{ sources.migrations | selectattr('name', 'in', pending) }}"
+    tables: "{{ table_stats }}"
+    allow: [20251204_drop_legacy_kyc]
+  delegate_to: localhost
+  register: lint
+"""
+
+RETURN = r"""
+migrations:
+  description: Per migration, the sha256 of its SQL, whether it is additive and allowed, and its statements summarised.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: 20251002100000_create_sessions
+      file: prisma/migrations/20251002100000_create_sessions/migration.sql
+      sha256: 5d41402abc4b2a76b9719d911017c592ae1b1e1f4c9d6f0b8a2b3c4d5e6f7a8b
+      additive: true
+      allowed: false
+      statements: [{line: 2, summary: create table sessions, additive: true, findings: []}]
+findings:
+  description:
+    - Every finding, each naming C(migration), C(file), C(line), C(statement), C(rule), C(level), C(message)
+      and C(source) (pglast or squawk).
+  returned: always
+  type: list
+  elements: dict
+blocking:
+  description: The findings at level C(block) (migrations not allowed).
+  returned: always
+  type: list
+  elements: dict
+advisories:
+  description: The findings at level C(warn).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.migration_lint import SQUAWK_EXCLUDE_DEFAULT, lint_migrations
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            migrations=dict(type="list", elements="dict", required=True),
+            tables=dict(type="list", elements="dict", default=[]),
+            allow=dict(type="list", elements="str", default=[]),
+            large_table_rows=dict(type="int", default=100000),
+            squawk_path=dict(type="path"),
+            squawk_exclude=dict(type="list", elements="str"),
+            pg_version=dict(type="str"),
+            migrations_path=dict(type="str", default="prisma/migrations"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for item in p["migrations"]:
+        if "name" not in item:
+            module.fail_json(msg="migration_lint: every migration needs a name (got %s)" % sorted(item))
+    try:
+        report = lint_migrations(
+            p["migrations"],
+            tables={t["name"]: t for t in p["tables"] if "name" in t},
+            allow=p["allow"],
+            large_table_rows=p["large_table_rows"],
+            squawk=p["squawk_path"],
+            squawk_exclude=SQUAWK_EXCLUDE_DEFAULT if p["squawk_exclude"] is None else p["squawk_exclude"],
+            migrations_path=p["migrations_path"],
+            pg_version=p["pg_version"],
+        )
+    except ImportError as exc:
+        module.fail_json(msg="migration_lint: pglast is not installed on the controller (%s)" % exc)
+    except (RuntimeError, OSError) as exc:
+        module.fail_json(msg="migration_lint: %s" % exc)
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == "__main__":
+    main()

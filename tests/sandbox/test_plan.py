@@ -1,0 +1,160 @@
+"""Safety gates on the sandbox: the plan (--check) changes nothing anywhere; a destructive migration is blocked
+before any backup, then applied once allowed by name; a rehearsal that fails on real data stops the run with
+production untouched; production needs the plan's fingerprint approved; the CLI runs the same playbooks.
+
+Order matters: every test up to the last starts from release 1; the last one migrates.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run
+
+from .conftest import get, playbook, ssh
+from .test_migrate import HTTP, db, fingerprint
+from .test_rollback import SSH, assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.sandbox
+
+DROP_PHONE = "20251210090000_drop_customer_phone"
+UNIQUE_PAYMENT = "20251210090000_unique_payment_per_customer"
+
+
+def add_migration(name: str, sql: str):
+    def change(work: Path):
+        folder = work / "prisma" / "migrations" / name
+        folder.mkdir()
+        (folder / "migration.sql").write_text(sql)
+
+    return change
+
+
+def production_state() -> dict:
+    """Everything a plan must leave as it was: data, history, databases, files, processes, lock, audit log."""
+    state = {"data": fingerprint()}
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT migration_name, checksum, finished_at FROM _prisma_migrations ORDER BY migration_name")
+        state["history"] = cur.fetchall()
+        cur.execute("SELECT datname FROM pg_database ORDER BY datname")
+        state["databases"] = cur.fetchall()
+    digest = (
+        "cd /srv/backend && find . -path ./node_modules -prune -o -type f -print0 | sort -z | xargs -0 sha256sum"
+        " | sha256sum && stat -c '%Y %s' node_modules/.package-lock.json"
+    )
+    for host, port in SSH.items():
+        state[host] = ssh(port, digest).stdout
+        state[host + " started"] = get(HTTP[host], "/api/health")[1]["startedAt"]
+    state["db host"] = ssh(
+        2230,
+        "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
+    ).stdout
+    return state
+
+
+def plain(result) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_the_plan_says_what_a_run_would_do_and_changes_nothing_anywhere(release_1):  # noqa: F811
+    before = production_state()
+    # The short form a person types, through the project's root playbook.
+    result = run(["ansible-playbook", "migrate.yml", "-i", "inventories/sandbox", "--check"])
+    assert result.returncode == 0, result.stdout[-4000:]
+    out = plain(result)
+    assert "Migrations pending: 27" in out
+    assert "20251002100000_create_sessions (additive) line 2: create table sessions" in out
+    assert "Lint: 0 blocking" in out and "require-lock-timeout" in out
+    assert re.search(r"sandbox-pm2: [0-9a-f]{12} -> [0-9a-f]{12}", out)
+    assert "Restarts, 1 host(s) at a time: batch 1: sandbox-pm2 (pm2) batch 2: sandbox-systemd (systemd)" in out
+    assert "Rehearsal: the fresh backup restored into a scratch database" in out
+    assert re.search(r"Fingerprint: [0-9a-f]{12}", out)
+    assert "Plan only (--check): nothing was changed" in out
+    assert production_state() == before
+
+
+def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untouched(release_1, tmp_path):  # noqa: F811
+    # Additive, so the lint lets it through; payments has many rows per customer, so it fails on real data.
+    name = branch(
+        tmp_path,
+        "uniquepay",
+        add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
+    )
+    started = {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()}
+    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
+    assert "could not create unique index" in out
+    assert "Production was not touched" in out
+    assert "Rolled back: database untouched, previous code checked out" in out
+    assert_release_1(release_1)
+    assert {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()} == started
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE '%rehearsal%'")
+        assert cur.fetchall() == [], "the rehearsal's copy is dropped"
+    assert audit_lines()[-1]["outcome"] == "rolled back"
+
+
+def test_production_runs_only_the_plan_approved(release_1):  # noqa: F811
+    gate = ("-e", "migration_plan_require_approval=true")
+    plan = plain(playbook("migrate.yml", "--check", *gate))
+    fingerprint_ = re.search(r"Fingerprint: ([0-9a-f]{12})", plan).group(1)
+    assert f"drop --check and add -e approve={fingerprint_}" in plan
+    before = production_state()
+
+    refused = plain(playbook("migrate.yml", *gate, expect_rc=2))
+    assert "this inventory needs the plan approved and none was given" in refused
+    stale = plain(playbook("migrate.yml", *gate, "-e", "approve=0123456789ab", expect_rc=2))
+    assert f"the plan changed since 0123456789ab was approved: it is now {fingerprint_}" in stale
+    # A different plan (another batch size) is not the one approved.
+    other = plain(playbook("migrate.yml", *gate, "-e", f"approve={fingerprint_}", "-e", "migrate_restart_batch=3",
+                           expect_rc=2))  # fmt: skip
+    assert "the plan changed since" in other
+    assert production_state() == before
+
+
+def test_the_cli_shows_progress_and_the_plan_and_exits_nonzero_on_failure():
+    status = run(["prisma-migrate", "status", "sandbox"])
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert "== Status: code, .env, database and migrations, read only." in status.stdout
+    assert "Prisma says: pending; applied 1, pending" in " ".join(status.stdout.split())
+    assert "Lock: free" in status.stdout
+    plan = run(["prisma-migrate", "plan", "sandbox"])
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    assert re.search(r"^\[\d\d:\d\d\] == Preflight", plan.stdout, re.M)
+    assert "Fingerprint:" in plan.stdout and "Plan only (--check)" in plan.stdout
+    assert "prisma-migrate: migrate.yml succeeded" in plan.stdout
+    missing = run(["prisma-migrate", "plan", "nowhere"])
+    assert missing.returncode == 2 and "no inventory 'nowhere'" in missing.stderr
+    bad = run(["prisma-migrate", "plan", "sandbox", "-e", "app_version=no-such-branch"])
+    assert bad.returncode != 0
+    assert "FAILED" in bad.stdout and "no-such-branch names no branch, tag or commit" in bad.stdout
+
+
+def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_allowed(release_1, tmp_path):  # noqa: F811
+    name = branch(
+        tmp_path,
+        "dropphone",
+        add_migration(DROP_PHONE, '-- AlterTable\nALTER TABLE "customers" DROP COLUMN "phone";\n'),
+    )
+    before = production_state()
+    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    assert "plan: 1 statement(s) can lose or rewrite data, so nothing was backed up or changed" in out
+    assert f"[prisma/migrations/{DROP_PHONE}/migration.sql:2 drop-column] Drops column customers.phone" in out
+    assert f'migration_plan_allow: ["{DROP_PHONE}"]' in out
+    assert production_state() == before
+
+    allowed = plain(
+        playbook("migrate.yml", "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}')
+    )
+    assert f"{DROP_PHONE} (NOT additive, allowed by name)" in allowed
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL")
+        assert cur.fetchone()[0] == 1 + 27 + 1
+        cur.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'phone'"
+        )
+        assert cur.fetchone()[0] == 0
+    assert "Rehearse on a copy of production" in allowed
+    assert audit_lines()[-1]["outcome"] == "succeeded"

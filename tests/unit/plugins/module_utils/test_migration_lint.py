@@ -1,0 +1,233 @@
+"""The migration lint over a corpus of real-world statements: what Prisma writes, and what people add by hand."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
+from migration_lint import lint_migrations  # noqa: E402
+
+SQUAWK = str(ROOT / ".venv" / "bin" / "squawk")
+# users holds rows and is large; sessions holds rows and is small; empty_log holds none.
+TABLES = {
+    "users": {"rows": 2_000_000, "has_rows": True},
+    "User": {"rows": 50, "has_rows": True},
+    "Post": {"rows": 50, "has_rows": True},
+    "sessions": {"rows": 300, "has_rows": True},
+    "empty_log": {"rows": 0, "has_rows": False},
+}
+
+
+def lint(*sqls, tables=None, allow=()):
+    migrations = [{"name": f"2025010{i}000000_m{i}", "sql": sql} for i, sql in enumerate(sqls, 1)]
+    return lint_migrations(migrations, tables=TABLES if tables is None else tables, allow=allow, squawk=SQUAWK)
+
+
+def rules(report, level):
+    return sorted(f["rule"] for f in report["findings"] if f["level"] == level)
+
+
+BLOCKING = [
+    # (real-world statement, the blocking rule)
+    ('DROP TABLE "Legacy";', "drop-table"),
+    ('DROP TABLE IF EXISTS "sessions" CASCADE;', "drop-table"),
+    (
+        "/*\n  Warnings:\n\n  - You are about to drop the column `bio` on the `User` table.\n*/\n"
+        '-- AlterTable\nALTER TABLE "User" DROP COLUMN "bio";',
+        "drop-column",
+    ),
+    ('ALTER TABLE "User" DROP COLUMN IF EXISTS "bio", ADD COLUMN "about" TEXT;', "drop-column"),
+    ('DROP INDEX "Post_title_key";', "drop-index"),
+    ('DROP INDEX CONCURRENTLY IF EXISTS "users_email_idx";', "drop-index"),
+    ('ALTER TABLE "Post" DROP CONSTRAINT "Post_authorId_fkey";', "drop-constraint"),
+    ('DROP TYPE "Mood";', "drop-type"),
+    ('ALTER TABLE "Post" ALTER COLUMN "title" SET DATA TYPE VARCHAR(100);', "alter-column-type"),
+    ("ALTER TABLE users ALTER COLUMN id TYPE bigint USING id::bigint;", "alter-column-type"),
+    ('ALTER TABLE "Post" ALTER COLUMN "title" SET NOT NULL;', "set-not-null"),
+    ('ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";', "rename"),
+    ('ALTER TABLE "User" RENAME TO "Person";', "rename"),
+    ('ALTER INDEX "users_email_idx" RENAME TO "users_email_key";', "rename"),
+    ("ALTER TYPE \"Role\" RENAME VALUE 'USER' TO 'MEMBER';", "rename"),
+    ('TRUNCATE TABLE "sessions";', "truncate"),
+    ('TRUNCATE "sessions", "User" RESTART IDENTITY;', "truncate"),
+    ('DELETE FROM "sessions";', "delete-without-where"),
+    ('UPDATE "User" SET "active" = true;', "update-without-where"),
+    ('ALTER TABLE "Post" ADD COLUMN "authorId" INTEGER NOT NULL;', "add-column-not-null-without-default"),
+    ('ALTER TABLE "unknown_table" ADD COLUMN "x" TEXT NOT NULL;', "add-column-not-null-without-default"),
+    ('CREATE TABLE "x" ("a" INTEGER,,);', "parse-error"),
+    ("SELEC 1;", "parse-error"),
+    ('DROP SCHEMA "legacy" CASCADE;', "drop-schema"),
+    ('DROP VIEW "active_users";', "drop-view"),
+    ('DROP SEQUENCE "order_seq";', "drop-sequence"),
+    ('DROP FUNCTION "touch_updated_at"();', "drop-function"),
+]
+
+
+@pytest.mark.parametrize(("sql", "rule"), BLOCKING, ids=[r for _, r in BLOCKING])
+def test_a_destructive_statement_blocks(sql, rule):
+    report = lint(sql)
+    assert rule in rules(report, "block"), report["findings"]
+    assert report["blocking"], "a blocking finding must be in `blocking`"
+    assert not report["migrations"][0]["additive"]
+    finding = next(f for f in report["blocking"] if f["rule"] == rule)
+    assert finding["file"] == "prisma/migrations/20250101000000_m1/migration.sql"
+    assert finding["migration"] == "20250101000000_m1"
+    assert finding["message"]
+
+
+ADDITIVE = [
+    '-- CreateTable\nCREATE TABLE "Profile" ("id" SERIAL NOT NULL, "bio" TEXT, "userId" INTEGER NOT NULL,\n'
+    '    CONSTRAINT "Profile_pkey" PRIMARY KEY ("id"));\n'
+    '-- CreateIndex\nCREATE UNIQUE INDEX "Profile_userId_key" ON "Profile"("userId");\n'
+    '-- AddForeignKey\nALTER TABLE "Profile" ADD CONSTRAINT "Profile_userId_fkey" FOREIGN KEY ("userId")'
+    ' REFERENCES "User"("id") ON DELETE RESTRICT ON UPDATE CASCADE;',
+    '-- AlterTable\nALTER TABLE "User" ADD COLUMN "age" INTEGER NOT NULL DEFAULT 0;',
+    '-- AlterTable\nALTER TABLE "User" ADD COLUMN "nickname" TEXT;',
+    'ALTER TABLE "User" ADD COLUMN "seq" SERIAL NOT NULL;',
+    'ALTER TABLE "User" ADD COLUMN "n" BIGINT GENERATED ALWAYS AS IDENTITY;',
+    "ALTER TYPE \"Role\" ADD VALUE 'ADMIN';",
+    "CREATE TYPE \"Mood\" AS ENUM ('HAPPY', 'SAD');",
+    'CREATE EXTENSION IF NOT EXISTS "pgcrypto";',
+    'ALTER TABLE "empty_log" ADD COLUMN "level" TEXT NOT NULL;',
+    'CREATE INDEX "sessions_user_idx" ON "sessions"("user_id");',
+    'CREATE INDEX CONCURRENTLY "users_created_idx" ON "users"("created_at");',
+    "SET lock_timeout = '5s';",
+    "COMMENT ON TABLE \"User\" IS 'people';",
+]
+
+
+@pytest.mark.parametrize("sql", ADDITIVE, ids=range(len(ADDITIVE)))
+def test_an_additive_statement_passes(sql):
+    report = lint(sql)
+    assert report["blocking"] == []
+    assert report["migrations"][0]["additive"], report["migrations"][0]["statements"]
+
+
+CHANGING_NOT_BLOCKING = [
+    'DELETE FROM "sessions" WHERE "expires" < now();',
+    'UPDATE "User" SET "role" = \'MEMBER\' WHERE "role" IS NULL;',
+    'INSERT INTO "Setting" ("key", "value") VALUES (\'theme\', \'dark\');',
+    'ALTER TABLE "User" ALTER COLUMN "bio" DROP NOT NULL;',
+    'ALTER TABLE "User" ALTER COLUMN "age" SET DEFAULT 18;',
+    "CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$"
+    " LANGUAGE plpgsql;",
+]
+
+
+@pytest.mark.parametrize("sql", CHANGING_NOT_BLOCKING, ids=range(len(CHANGING_NOT_BLOCKING)))
+def test_a_statement_that_changes_but_loses_nothing_is_not_additive_and_does_not_block(sql):
+    report = lint(sql)
+    assert report["blocking"] == []
+    assert not report["migrations"][0]["additive"]
+
+
+def test_prismas_enum_value_removal_blocks_on_each_destructive_step():
+    sql = """-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+COMMIT;
+"""
+    assert set(rules(lint(sql), "block")) == {"alter-column-type", "rename", "drop-type"}
+
+
+def test_a_finding_names_the_line_of_its_statement_after_prismas_comments():
+    sql = '-- é, a comment with a non-ASCII letter\n\n-- AlterTable\nALTER TABLE "User"\n  DROP COLUMN "bio";\n'
+    finding = lint(sql)["blocking"][0]
+    assert finding["line"] == 4
+    assert finding["statement"].startswith('ALTER TABLE "User"')
+
+
+def test_sql_that_does_not_parse_is_a_finding_with_its_line_not_a_crash():
+    report = lint('CREATE TABLE "a" ("id" INTEGER);\n\nCREATE TABLE "b" (\n  "id" INTEGER,,\n);')
+    assert rules(report, "block") == ["parse-error"]
+    assert report["blocking"][0]["line"] == 4
+    assert "syntax error" in report["blocking"][0]["message"]
+
+
+def test_a_table_this_run_creates_is_empty_for_the_later_migrations():
+    report = lint(
+        'CREATE TABLE "audit" ("id" TEXT NOT NULL);',
+        'ALTER TABLE "audit" ADD COLUMN "actor" TEXT NOT NULL;\nALTER TABLE "audit" ALTER COLUMN "id" SET NOT NULL;',
+    )
+    assert report["blocking"] == []
+
+
+def test_a_column_this_run_adds_can_be_set_not_null_later():
+    report = lint('ALTER TABLE "User" ADD COLUMN "tz" TEXT;', 'ALTER TABLE "User" ALTER COLUMN "tz" SET NOT NULL;')
+    assert report["blocking"] == []
+
+
+def test_an_allowed_migration_keeps_its_findings_and_blocks_nothing():
+    report = lint('ALTER TABLE "User" DROP COLUMN "bio";', 'DROP TABLE "Legacy";', allow=["20250101000000_m1"])
+    assert [(f["migration"], f["level"]) for f in report["findings"] if f["source"] == "pglast"] == [
+        ("20250101000000_m1", "allowed"),
+        ("20250102000000_m2", "block"),
+    ]
+    assert [f["migration"] for f in report["blocking"]] == ["20250102000000_m2"]
+    assert report["migrations"][0]["allowed"] and not report["migrations"][1]["allowed"]
+
+
+def test_squawk_warns_of_an_index_built_without_concurrently_on_a_large_table_only():
+    large = lint('CREATE INDEX "users_email_idx" ON "users"("email");')
+    small = lint('CREATE INDEX "sessions_token_idx" ON "sessions"("token");')
+    assert "require-concurrent-index-creation" in rules(large, "warn")
+    assert "require-concurrent-index-creation" not in rules(small, "warn")
+    assert large["blocking"] == [] and large["advisories"][0]["source"] == "squawk"
+
+
+def test_squawk_warns_of_a_foreign_key_without_not_valid_on_an_existing_table_only():
+    existing = lint('ALTER TABLE "Post" ADD CONSTRAINT "Post_u_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id");')
+    assert "constraint-missing-not-valid" in rules(existing, "warn")
+    new = lint(
+        'CREATE TABLE "Like" ("id" TEXT NOT NULL, "userId" INTEGER NOT NULL);\n'
+        'ALTER TABLE "Like" ADD CONSTRAINT "Like_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id");'
+    )
+    assert rules(new, "warn") == []
+    not_valid = lint(
+        "SET lock_timeout = '2s';\n"
+        'ALTER TABLE "Post" ADD CONSTRAINT "Post_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") NOT VALID;'
+    )
+    assert "constraint-missing-not-valid" not in rules(not_valid, "warn")
+
+
+def test_squawk_warns_of_a_missing_lock_timeout_and_not_once_it_is_set():
+    assert "require-lock-timeout" in rules(lint('ALTER TABLE "User" ADD COLUMN "x" TEXT;'), "warn")
+    assert rules(lint('SET lock_timeout = \'2s\';\nALTER TABLE "User" ADD COLUMN "x" TEXT;'), "warn") == []
+
+
+def test_every_statement_is_summarised_with_its_line():
+    report = lint('-- CreateTable\nCREATE TABLE "a" ("id" TEXT);\n\n-- CreateIndex\nCREATE INDEX "a_i" ON "a"("id");')
+    assert report["migrations"][0]["statements"] == [
+        {"line": 2, "summary": "create table a", "additive": True, "findings": []},
+        {"line": 5, "summary": "create index a_i on a", "additive": True, "findings": []},
+    ]
+    assert len(report["migrations"][0]["sha256"]) == 64
+
+
+def test_the_sample_releases_27_migrations_are_additive():
+    folder = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
+    migrations = [
+        {"name": d.name, "sql": (d / "migration.sql").read_text()}
+        for d in sorted(folder.iterdir())
+        if (d / "migration.sql").exists()
+    ]
+    report = lint_migrations(
+        migrations,
+        tables={
+            t: {"rows": 1000, "has_rows": True}
+            for t in ("users", "customers", "payments", "subscriptions", "documents", "properties")
+        },  # fmt: skip
+        squawk=SQUAWK,
+    )
+    assert len(report["migrations"]) == 27
+    assert report["blocking"] == []
+    assert all(m["additive"] for m in report["migrations"])
+    # Prisma sets no lock_timeout: the one warning worth reading on a busy production.
+    assert {f["rule"] for f in report["advisories"]} == {"require-lock-timeout"}

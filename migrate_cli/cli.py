@@ -64,7 +64,7 @@ class Progress:
                     self.say(f"   {host}: {task} (changed)")
                 if data.get("task_action") in ("debug", "ansible.builtin.debug") and "msg" in res:
                     message = res["msg"]
-                    for line in message if isinstance(message, list) else [message]:
+                    for line in message if isinstance(message, list) else str(message).splitlines():
                         print(f"          {line}", file=self.out, flush=True)
             elif not ignored:
                 message = res.get("msg") or res.get("stderr") or "failed"

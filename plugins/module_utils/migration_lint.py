@@ -450,7 +450,7 @@ def lint_migrations(
                 stmt,
                 finding["rule"],
                 WARN,
-                (finding["message"] + (" " + finding["help"] if finding["help"] else "")).strip(),
+                (finding["message"].rstrip(".") + (". " + finding["help"] if finding["help"] else "")).strip(),
                 source="squawk",
             )
     allowed = set(allow or ())

@@ -1,0 +1,76 @@
+"""Shared by the benchmarks: the machine a figure ran on, running playbooks, and writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def machine() -> dict:
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    mem = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+    return {
+        "cpu": cpu.group(1).strip() if cpu else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem.group(1)) / 1024 / 1024, 1) if mem else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "podman": subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip(),
+    }
+
+
+def env() -> dict:
+    venv = ROOT / ".venv" / "bin"
+    return dict(
+        os.environ,
+        PATH=f"{venv}:/usr/local/sbin:/usr/sbin:/sbin:{os.environ.get('PATH', '')}",
+        CONTAINERS_CONF=str(ROOT / "sandbox" / "containers.conf"),
+    )
+
+
+def play(playbook: str, *args: str, check: bool = True, timeout: int = 900):
+    """Run a playbook against the sandbox; its wall time in seconds and the process."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", "inventories/sandbox", playbook, *args],
+        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{playbook} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return elapsed, proc
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save(name: str, title: str, results: dict, markdown: str) -> None:
+    """Write bench/results/<name>.json and the section <name> of docs/benchmarks.md; print the table."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    record = {"benchmark": name, "at": stamp, "machine": machine(), **results}
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    m = record["machine"]
+    section = (
+        f"<!-- {name} -->\n## {title}\n\n{markdown}\n\n"
+        f"Measured {stamp} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}, "
+        f"{m['podman']}; raw figures in `bench/results/{name}.json`.\n<!-- /{name} -->"
+    )
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nProduced by the scripts in `bench/`, never by tests.\n"
+    pattern = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    print(f"\n{title}\n\n{markdown}\n")

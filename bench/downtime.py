@@ -1,0 +1,50 @@
+"""Downtime per restart strategy: a bounded load on /api/health while the restart step runs.
+
+    .venv/bin/python bench/downtime.py            (the sandbox must be up: bin/sandbox up)
+
+For each strategy, 100 requests/s from 4 threads on loopback start 2 s before the restart step
+(bench/restart.yml, the app_restart role alone) and stop 3 s after it: failed requests, the longest
+time without a successful answer, p50 and p99 latency. Bounded: at most 3 minutes per case.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from common import play, save, table
+from load import Load
+
+CASES = [
+    ("PM2 reload (cluster mode, 2 workers)", "sandbox-pm2", 3031, ["-e", "app_restart_pm2_action=reload"]),
+    ("PM2 restart", "sandbox-pm2", 3031, ["-e", "app_restart_pm2_action=restart"]),
+    ("systemd restart", "sandbox-systemd", 3032, []),
+    ("Docker compose restart", "sandbox-docker", 3033, []),
+]
+
+
+def measure(host: str, port: int, args: list[str]) -> dict:
+    with Load(f"http://127.0.0.1:{port}/api/health", rate=100, threads=4, limit=180) as load:
+        time.sleep(2)
+        began = time.monotonic()
+        wall, _ = play("bench/restart.yml", "-l", host, *args)
+        ended = time.monotonic()
+        time.sleep(3)
+    return {"restart_step_s": round(wall, 1), **load.summary((began - 2, ended + 3))}
+
+
+def main() -> int:
+    results = {}
+    rows = []
+    for label, host, port, args in CASES:
+        figures = measure(host, port, args)
+        results[label] = {"host": host, **figures}
+        rows.append([label, figures["requests"], figures["failed"], f"{figures['longest_gap_s']} s",
+                     f"{figures['p99_ms']} ms", f"{figures['restart_step_s']} s"])  # fmt: skip
+    markdown = table(["Strategy", "Requests", "Failed", "Longest gap without a success", "p99", "Restart step"], rows)
+    save("downtime", "Downtime per restart strategy", {"cases": results}, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Overhead: migrate.yml end to end against the runbook's commands typed by hand, on the same sandbox and data.
+
+    .venv/bin/python bench/overhead.py      (resets the sandbox to release 1 before each run: bin/sandbox up first)
+
+By hand: one SSH session per host (the runbook's order: pg_dump on the database host, then on each app
+host git fetch + checkout, npm ci, prisma migrate deploy once, the restart, a health check). By the
+tool: migrate.yml with its defaults (plan, lint, lock, backup verified and copied, rehearsal, status,
+deploy, schema assertion, rolling restarts, health gates, audit, report), then again with the rehearsal
+off, with SSH pipelining off, and with ControlPersist off. Overhead = tool minus hand. Bounded:
+each run has a 15-minute limit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+from common import ROOT, env, play, save, table
+
+SSH_KEY = ROOT / ".sandbox" / "ssh" / "id_ed25519"
+KNOWN = ROOT / ".sandbox" / "ssh" / "known_hosts"
+SECRETS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/sandbox/secrets.yml").read_text())
+URL = f"postgresql://backend:{SECRETS['vault_db_password']}@sandbox-db:5432/backend"
+APP = "cd /srv/backend && git fetch -q origin && git checkout -q origin/main && npm ci --no-audit --no-fund -s"
+DUMP = "/var/backups/prisma-migrate/hand.dump"
+CA = "export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt; "
+HAND = [
+    (2230, f"pg_dump -Fc -b -f {DUMP} '{URL}' && sha256sum {DUMP}"),
+    (2231, f"{APP} && DATABASE_URL='{URL}' npx prisma migrate deploy && pm2 reload backend && sleep 2"
+           " && curl -fsS localhost:3000/api/health"),
+    (2232, f"{APP} && sudo systemctl restart contrezz-backend && sleep 2 && curl -fsS localhost:3000/api/health"),
+    (2233, f"{APP} && docker-compose restart backend && sleep 3 && curl -fsS localhost:3000/api/health"),
+]  # fmt: skip
+
+
+def reset():
+    play("playbooks/sandbox_down.yml")
+    play("playbooks/sandbox_up.yml")
+
+
+def by_hand() -> float:
+    started = time.monotonic()
+    for port, command in HAND:
+        proc = subprocess.run(
+            ["ssh", "-F", "/dev/null", "-p", str(port), "-i", str(SSH_KEY), "-o", f"UserKnownHostsFile={KNOWN}",
+             "-o", "BatchMode=yes", "deploy@127.0.0.1", CA + command],
+            capture_output=True, text=True, timeout=900, env=env(),
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"by hand, port {port}: {proc.stderr[-2000:]}")
+    return time.monotonic() - started
+
+
+VARIANTS = [
+    ("migrate.yml, defaults", []),
+    ("migrate.yml, rehearsal off", ["-e", "rehearsal_enabled=false"]),
+]
+ENV_VARIANTS = [
+    ("migrate.yml, rehearsal off, no pipelining", {"ANSIBLE_PIPELINING": "False"}),
+    ("migrate.yml, rehearsal off, no ControlPersist", {"ANSIBLE_SSH_ARGS": "-o ServerAliveInterval=15"}),
+]
+
+
+def main() -> int:
+    results, rows = {}, []
+    reset()
+    hand = by_hand()
+    results["by hand"] = round(hand, 1)
+    rows.append(["The runbook's commands by hand (one SSH session per host)", f"{hand:.1f} s", "—"])
+    runs = [(label, args, {}) for label, args in VARIANTS]
+    runs += [(label, ["-e", "rehearsal_enabled=false"], extra) for label, extra in ENV_VARIANTS]
+    for label, args, extra in runs:
+        reset()
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        try:
+            wall, _ = play("playbooks/migrate.yml", *args, timeout=900)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        results[label] = round(wall, 1)
+        rows.append([label, f"{wall:.1f} s", f"{wall - hand:+.1f} s ({wall / hand:.2f}×)"])
+    reset()
+    markdown = table(["Run", "Wall time", "Against by hand"], rows)
+    save("overhead", "Overhead: the tool against the runbook's commands by hand", {"runs_s": results}, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@ Order matters: every test up to the last starts from release 1; the last one mig
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def production_state() -> dict:
     for host, port in SSH.items():
         state[host] = ssh(port, digest).stdout
         state[host + " started"] = get(HTTP[host], "/api/health")[1]["startedAt"]
+    # PM2 runs two workers in cluster mode: each answers with its own start time.
+    state["sandbox-pm2 started"] = sorted(
+        (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])
+        for p in json.loads(ssh(2231, "pm2 jlist").stdout)
+    )
     state["db host"] = ssh(
         2230,
         "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
@@ -82,14 +88,14 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
         "uniquepay",
         add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
     )
-    started = {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()}
+    started = {k: v for k, v in production_state().items() if k.endswith(" started")}
     out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
     assert "could not create unique index" in out
     assert "Production was not touched" in out
     assert "Rolled back: database untouched, previous code checked out" in out
     assert_release_1(release_1)
-    assert {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()} == started
+    assert {k: v for k, v in production_state().items() if k.endswith(" started")} == started, "nothing restarts"
     with db() as conn, conn.cursor() as cur:
         cur.execute("SELECT datname FROM pg_database WHERE datname LIKE '%rehearsal%'")
         assert cur.fetchall() == [], "the rehearsal's copy is dropped"

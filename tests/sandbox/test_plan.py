@@ -135,7 +135,7 @@ def test_the_cli_shows_progress_and_the_plan_and_exits_nonzero_on_failure():
     assert missing.returncode == 2 and "no inventory 'nowhere'" in missing.stderr
     bad = run(["prisma-migrate", "plan", "sandbox", "-e", "app_version=no-such-branch"])
     assert bad.returncode != 0
-    assert "FAILED" in bad.stdout and "no-such-branch names no branch, tag or commit" in bad.stdout
+    assert "FAILED" in bad.stdout and "no-such-branch" in bad.stdout
 
 
 def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_allowed(release_1, tmp_path):  # noqa: F811

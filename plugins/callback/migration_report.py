@@ -160,10 +160,8 @@ class CallbackModule(CallbackBase):
 
     def _rows(self):
         rows = []
-        for step in list(STEPS.values()) + list(ROLLBACK_STEPS.values()):
-            entry = self.steps.get(step)
-            if entry is None:
-                continue
+        # In the order the steps began: a rollback's rows come before the lock's release.
+        for step, entry in sorted(self.steps.items(), key=lambda item: item[1]["start"]):
             statuses = entry["statuses"]
             status = (
                 "failed" if "failed" in statuses

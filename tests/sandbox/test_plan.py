@@ -91,7 +91,7 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
     started = {k: v for k, v in production_state().items() if k.endswith(" started")}
     out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
-    assert "could not create unique index" in out
+    assert "Unique constraint failed: (customer_id)" in out  # Prisma's words for the database's 23505
     assert "Production was not touched" in out
     assert "Rolled back: database untouched, previous code checked out" in out
     assert_release_1(release_1)

@@ -185,7 +185,8 @@ class CallbackModule(CallbackBase):
         rows = self._rows()
         # The playbook's own verdict when it got to say it; else what the steps show.
         result = next(iter(self.facts.get("migrate_result", {}).values()), None) or {}
-        outcome = result.get("outcome") or ("failed" if any(r["status"] == "failed" for r in rows) else "succeeded")
+        failed = any(r["status"] == "failed" for r in rows) or stats.failures or stats.dark
+        outcome = result.get("outcome") or ("failed" if failed else "succeeded")
         total = round(time.time() - self.started, 1)
         report = {
             "playbook": self.playbook,

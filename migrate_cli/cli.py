@@ -100,6 +100,8 @@ def run(playbook: str, inventory: str, extra: list[str], project: Path) -> int:
     for report in sorted((project / "reports").glob("migration-*.md")):
         if report.stat().st_mtime >= started:
             print("\n" + report.read_text(), end="")
+    for host, task, message in progress.failed:
+        print(f"Failed on {host}, {task}: {message}")
     ok = runner.status == "successful" and runner.rc == 0
     verdict = "succeeded" if ok else "FAILED"
     print(f"prisma-migrate: {playbook} {verdict} ({runner.status}, rc {runner.rc})")

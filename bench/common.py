@@ -38,12 +38,13 @@ def env() -> dict:
     )
 
 
-def play(playbook: str, *args: str, check: bool = True, timeout: int = 900):
-    """Run a playbook against the sandbox; its wall time in seconds and the process."""
+def play(playbook: str, *args: str, check: bool = True, timeout: int = 900, inventory: str = "inventories/sandbox",
+         extra_env: dict | None = None):  # fmt: skip
+    """Run a playbook against the sandbox (or another inventory); its wall time in seconds and the process."""
     started = time.monotonic()
     proc = subprocess.run(
-        ["ansible-playbook", "-i", "inventories/sandbox", playbook, *args],
-        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout,
+        ["ansible-playbook", "-i", inventory, playbook, *args],
+        cwd=ROOT, env={**env(), **(extra_env or {})}, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     elapsed = time.monotonic() - started
     if check and proc.returncode != 0:

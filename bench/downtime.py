@@ -3,8 +3,11 @@
     .venv/bin/python bench/downtime.py            (the sandbox must be up: bin/sandbox up)
 
 For each strategy, 100 requests/s from 4 threads on loopback start 2 s before the restart step
-(bench/restart.yml, the app_restart role alone) and stop 3 s after it: failed requests, the longest
-time without a successful answer, p50 and p99 latency. Bounded: at most 3 minutes per case.
+(bench/restart.yml: migrate.yml's restart and health gate alone) and stop 3 s after it: failed
+requests, the longest time without a successful answer, p50 and p99 latency. Bounded: at most
+3 minutes per case. The last case is a rolling restart (one host at a time, each gated on its
+health) of the PM2 host (plain restart) and the systemd host behind nginx on a droplet of its own
+(bench/lb.yml), which is removed at the end.
 """
 
 from __future__ import annotations
@@ -15,11 +18,18 @@ import time
 from common import play, save, table
 from load import Load
 
+LB_PORT = 3030
 CASES = [
     ("PM2 reload (cluster mode, 2 workers)", "sandbox-pm2", 3031, ["-e", "app_restart_pm2_action=reload"]),
     ("PM2 restart", "sandbox-pm2", 3031, ["-e", "app_restart_pm2_action=restart"]),
     ("systemd restart", "sandbox-systemd", 3032, []),
     ("Docker compose restart", "sandbox-docker", 3033, []),
+    (
+        "Rolling restart of 2 hosts behind nginx (PM2 restart, then systemd)",
+        "sandbox-pm2,sandbox-systemd",
+        LB_PORT,
+        ["-e", "app_restart_pm2_action=restart"],
+    ),
 ]
 
 
@@ -36,12 +46,17 @@ def measure(host: str, port: int, args: list[str]) -> dict:
 def main() -> int:
     results = {}
     rows = []
-    for label, host, port, args in CASES:
-        figures = measure(host, port, args)
-        results[label] = {"host": host, **figures}
+    play("bench/lb.yml", "-e", f"bench_lb_port={LB_PORT}")
+    try:
+        for label, host, port, args in CASES:
+            results[label] = {"host": host, **measure(host, port, args)}
+    finally:
+        play("bench/lb.yml", "-e", "bench_lb_state=absent")
+    for label, figures in results.items():
         rows.append([label, figures["requests"], figures["failed"], f"{figures['longest_gap_s']} s",
                      f"{figures['p99_ms']} ms", f"{figures['restart_step_s']} s"])  # fmt: skip
-    markdown = table(["Strategy", "Requests", "Failed", "Longest gap without a success", "p99", "Restart step"], rows)
+    headers = ["Strategy", "Requests", "Failed", "Longest gap without a success", "p99", "Restart and health gate"]
+    markdown = table(headers, rows)
     save("downtime", "Downtime per restart strategy", {"cases": results}, markdown)
     return 0
 

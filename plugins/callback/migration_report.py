@@ -171,6 +171,7 @@ class CallbackModule(CallbackBase):
             rows.append(
                 {
                     "step": step,
+                    "start_s": round(entry["start"] - self.started, 1),
                     "duration_s": round(entry["end"] - entry["start"], 1),
                     "status": status,
                     "hosts": sorted(entry["hosts"]),

@@ -1,0 +1,90 @@
+"""Scale: migrate.yml across 1, 3 and 6 app hosts, one at a time (the default) and in batches of 3.
+
+    .venv/bin/python bench/scale.py      (needs the sandbox's images: bin/sandbox up once, or sandbox_build.yml)
+
+Each run gets droplets of its own, apart from the sandbox's (bench-db and bench-app1..N, systemd
+strategy, on network migbench, SSH on 127.0.0.1:2250-2256), set up at release 1 from scratch, then
+migrate.yml with its defaults. From the run's report: wall time, how many times and on how many hosts
+`migrate deploy` ran (once, whatever the host count), and the restart phase (first restart to last
+health gate), so that the growth with host count can be read against it. Bounded: 15 minutes per
+`sandbox up` and per run; the droplets are removed at the end, even after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from common import ROOT, play, save, table
+
+CASES = [(1, 1), (3, 1), (6, 1), (3, 3), (6, 3)]  # (app hosts, batch size)
+NETWORK = ["-e", "sandbox_hosts_network=migbench"]
+
+
+def inventory(folder: Path, hosts: int) -> str:
+    """A sandbox inventory with bench-db and `hosts` systemd app hosts, sharing the sandbox's group_vars."""
+    app = {
+        f"bench-app{i}": {"ansible_port": 2250 + i, "sandbox_image": "droplet", "app_restart_strategy": "systemd",
+                          "db_host": "bench-db"}
+        for i in range(1, hosts + 1)
+    }  # fmt: skip
+    doc = {"all": {"children": {"sandbox": {"children": {
+        "databases": {"hosts": {"bench-db": {"ansible_port": 2250, "sandbox_image": "dbhost", "db_host": "bench-db"}}},
+        "app": {"hosts": app},
+    }}}}}  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hosts.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    link = folder / "group_vars"
+    if not link.exists():
+        link.symlink_to(ROOT / "inventories" / "sandbox" / "group_vars")
+    return str(folder)
+
+
+def run(folder: Path, hosts: int, batch: int) -> dict:
+    inv = inventory(folder / f"n{hosts}", hosts)
+    extra = {"SANDBOX_DIR": str(ROOT / ".sandbox"), "MIGRATION_REPORT_DIR": str(folder / f"reports-{hosts}-{batch}")}
+    play("playbooks/sandbox_down.yml", *NETWORK, inventory=inv, extra_env=extra)
+    try:
+        play("playbooks/sandbox_up.yml", *NETWORK, inventory=inv, extra_env=extra, timeout=900)
+        wall, _ = play("playbooks/migrate.yml", "-e", f"migrate_restart_batch={batch}", inventory=inv,
+                       extra_env=extra, timeout=900)  # fmt: skip
+    finally:
+        play("playbooks/sandbox_down.yml", *NETWORK, inventory=inv, extra_env=extra, check=False)
+    report = json.loads(next(Path(extra["MIGRATION_REPORT_DIR"]).glob("migration-*.json")).read_text())
+    rows = {row["step"]: row for row in report["timeline"]}
+    restart, health, deploy = rows["Restart application"], rows["Verify application health"], rows["Apply migrations"]
+    phase = health["start_s"] + health["duration_s"] - restart["start_s"]
+    return {
+        "outcome": report["outcome"],
+        "wall_s": round(wall, 1),
+        "report_total_s": report["total_s"],
+        "deploy_hosts": deploy["hosts"],
+        "deploy_s": deploy["duration_s"],
+        "migrations_applied": len(report["migrations_applied"]),
+        "restart_phase_s": round(phase, 1),
+        "rest_s": round(report["total_s"] - phase, 1),
+    }
+
+
+def main() -> int:
+    results, rows = {}, []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        for hosts, batch in CASES:
+            figures = run(Path(tmp), hosts, batch)
+            if figures["outcome"] != "succeeded":
+                raise SystemExit(f"{hosts} hosts, batches of {batch}: the run {figures['outcome']}")
+            results[f"{hosts} hosts, batch {batch}"] = {"hosts": hosts, "batch": batch, **figures}
+            deploy = f"{len(figures['deploy_hosts'])} host, {figures['deploy_s']} s"
+            rows.append([hosts, batch, f"{figures['wall_s']} s", f"{figures['restart_phase_s']} s",
+                         f"{figures['rest_s']} s", deploy])  # fmt: skip
+    markdown = table(["App hosts", "Batch", "Wall time", "Restart phase (restart + health gate)",
+                      "Everything else", "migrate deploy ran on"], rows)  # fmt: skip
+    save("scale", "Scale: wall time against app host count", {"cases": results}, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

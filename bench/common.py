@@ -52,6 +52,18 @@ def play(playbook: str, *args: str, check: bool = True, timeout: int = 900, inve
     return elapsed, proc
 
 
+def read_report(folder: Path) -> tuple[dict, dict]:
+    """The migration report a run wrote into `folder` (MIGRATION_REPORT_DIR), and its timeline rows by step."""
+    report = json.loads(next(folder.glob("migration-*.json")).read_text())
+    return report, {row["step"]: row for row in report["timeline"]}
+
+
+def restart_phase_s(rows: dict) -> float:
+    """From the first restart to the end of the last health gate: the rolling restart, batches and all."""
+    restart, health = rows["Restart application"], rows["Verify application health"]
+    return round(health["start_s"] + health["duration_s"] - restart["start_s"], 1)
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

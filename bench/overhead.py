@@ -12,7 +12,6 @@ each run has a 15-minute limit.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import ROOT, env, play, save, table
+from common import ROOT, env, play, read_report, restart_phase_s, save, table
 
 SSH_KEY = ROOT / ".sandbox" / "ssh" / "id_ed25519"
 KNOWN = ROOT / ".sandbox" / "ssh" / "known_hosts"
@@ -68,15 +67,13 @@ ENV_VARIANTS = [
 
 def own_overhead(report_dir: Path) -> dict:
     """From the run's report: the time in the steps that do the work, and the rest (the tool's own overhead)."""
-    report = json.loads(next(report_dir.glob("migration-*.json")).read_text())
-    rows = {row["step"]: row for row in report["timeline"]}
-    restart, health = rows["Restart application"], rows["Verify application health"]
+    report, rows = read_report(report_dir)
     work = {
         "backup (pg_dump, verify, copy)": rows["Backup database (and verify)"]["duration_s"],
         "code (git, npm ci)": rows["Pull code and install"]["duration_s"],
         "migrate deploy": rows["Apply migrations"]["duration_s"],
         "rehearsal": rows.get("Rehearse on a copy of production", {}).get("duration_s", 0.0),
-        "restarts and health gates": round(health["start_s"] + health["duration_s"] - restart["start_s"], 1),
+        "restarts and health gates": restart_phase_s(rows),
     }
     own = round(report["total_s"] - sum(work.values()), 1)
     return {"total_s": report["total_s"], "work_s": work, "own_overhead_s": own}

@@ -12,13 +12,12 @@ health gate), so that the growth with host count can be read against it. Bounded
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
-from common import ROOT, play, save, table
+from common import ROOT, play, read_report, restart_phase_s, save, table
 
 CASES = [(1, 1), (3, 1), (6, 1), (3, 3), (6, 3)]  # (app hosts, batch size)
 NETWORK = ["-e", "sandbox_hosts_network=migbench"]
@@ -53,10 +52,8 @@ def run(folder: Path, hosts: int, batch: int) -> dict:
                        extra_env=extra, timeout=900)  # fmt: skip
     finally:
         play("playbooks/sandbox_down.yml", *NETWORK, inventory=inv, extra_env=extra, check=False)
-    report = json.loads(next(Path(extra["MIGRATION_REPORT_DIR"]).glob("migration-*.json")).read_text())
-    rows = {row["step"]: row for row in report["timeline"]}
-    restart, health, deploy = rows["Restart application"], rows["Verify application health"], rows["Apply migrations"]
-    phase = health["start_s"] + health["duration_s"] - restart["start_s"]
+    report, rows = read_report(Path(extra["MIGRATION_REPORT_DIR"]))
+    deploy, phase = rows["Apply migrations"], restart_phase_s(rows)
     return {
         "outcome": report["outcome"],
         "wall_s": round(wall, 1),
@@ -64,7 +61,7 @@ def run(folder: Path, hosts: int, batch: int) -> dict:
         "deploy_hosts": deploy["hosts"],
         "deploy_s": deploy["duration_s"],
         "migrations_applied": len(report["migrations_applied"]),
-        "restart_phase_s": round(phase, 1),
+        "restart_phase_s": phase,
         "rest_s": round(report["total_s"] - phase, 1),
     }
 
@@ -76,6 +73,8 @@ def main() -> int:
             figures = run(Path(tmp), hosts, batch)
             if figures["outcome"] != "succeeded":
                 raise SystemExit(f"{hosts} hosts, batches of {batch}: the run {figures['outcome']}")
+            if len(figures["deploy_hosts"]) != 1:
+                raise SystemExit(f"{hosts} hosts: migrate deploy ran on {figures['deploy_hosts']}, not once")
             results[f"{hosts} hosts, batch {batch}"] = {"hosts": hosts, "batch": batch, **figures}
             deploy = f"{len(figures['deploy_hosts'])} host, {figures['deploy_s']} s"
             rows.append([hosts, batch, f"{figures['wall_s']} s", f"{figures['restart_phase_s']} s",

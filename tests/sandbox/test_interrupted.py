@@ -4,6 +4,7 @@ production back as it was before that run, by itself. Nothing half-applied is le
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,21 +41,36 @@ def migration_15_running() -> bool:
         return False
 
 
-def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1, tmp_path):  # noqa: F811
+@contextlib.contextmanager
+def deploy_under_way(tmp_path):
+    """migrate.yml in the background (its output in tmp_path/run.log), once Prisma is inside migration 15.
+
+    Yields the process and the log; a process still running on the way out is killed with its session.
+    """
     name = branch(tmp_path, "slow15", slow_migration_15)
     env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
-    run = subprocess.Popen(
-        [*MIGRATE, "-e", f"app_version={name}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.time() + 240
-        while not migration_15_running():
-            assert run.poll() is None and time.time() < deadline, "the run ended before migration 15 started"
-            time.sleep(1)
-    finally:
-        os.killpg(run.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
-        run.wait()
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*MIGRATE, "-e", f"app_version={name}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.time() + 240
+            while not migration_15_running():
+                assert process.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                time.sleep(1)
+            yield process, log
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1, tmp_path):  # noqa: F811
+    with deploy_under_way(tmp_path) as (migrate, _):
+        os.killpg(migrate.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
+        migrate.wait()
     # The killed run left its lock, its lease still running, and the database part-way.
     assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
     deadline = time.time() + 30
@@ -68,22 +84,11 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
 
 
 def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_returns(release_1, tmp_path):  # noqa: F811
-    name = branch(tmp_path, "slow15", slow_migration_15)
-    env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        run = subprocess.Popen(
-            [*MIGRATE, "-e", f"app_version={name}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.time() + 240
-        while not migration_15_running():
-            assert run.poll() is None and time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
+    with deploy_under_way(tmp_path) as (migrate, log):
         assert ssh(2230, "sudo systemctl stop postgresql").returncode == 0
         time.sleep(10)  # the deploy fails meanwhile; the rollback waits for the database
         assert ssh(2230, "sudo systemctl start postgresql").returncode == 0
-        assert run.wait(timeout=600) == 2, log.read_text()[-3000:]
+        assert migrate.wait(timeout=600) == 2, log.read_text()[-3000:]
     text = " ".join(log.read_text().split())
     assert f"migrate deploy failed on migration {MIGRATION_15}" in text
     assert "Rolled back: database restored from" in text
@@ -91,18 +96,7 @@ def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_return
 
 
 def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run_undoes_it(release_1, tmp_path):  # noqa: F811
-    name = branch(tmp_path, "slow15", slow_migration_15)
-    env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
-    log = tmp_path / "run.log"
-    with log.open("w") as out:
-        migrate = subprocess.Popen(
-            [*MIGRATE, "-e", f"app_version={name}"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.time() + 240
-        while not migration_15_running():
-            assert migrate.poll() is None and time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
+    with deploy_under_way(tmp_path) as (migrate, log):
         # The app host that runs Prisma drops every SSH session and takes no new ones.
         cut = run(["podman", "exec", "sandbox-pm2", "sh", "-c", "systemctl stop ssh; pkill -KILL -f '[s]shd: deploy'"])
         assert cut.returncode in (0, 1), cut.stderr

@@ -28,7 +28,7 @@ def pg_server() -> dict:
     """The PostgreSQL that `pg_virtualenv` (bin/test) started for this run."""
     psycopg2 = pytest.importorskip("psycopg2")
     if "PGHOST" not in os.environ:
-        pytest.fail("These tests need a real PostgreSQL: run them under `pg_virtualenv -t -v 15 pytest` as bin/test does.")
+        pytest.fail("These tests need a real PostgreSQL: run them under `pg_virtualenv -t -v 15 pytest` (bin/test).")
     params = {k: os.environ[v] for k, v in {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER"}.items()}
     params["password"] = os.environ.get("PGPASSWORD", "")
     psycopg2.connect(dbname="postgres", **params).close()

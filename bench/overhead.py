@@ -26,7 +26,7 @@ KNOWN = ROOT / ".sandbox" / "ssh" / "known_hosts"
 SECRETS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/sandbox/secrets.yml").read_text())
 URL = f"postgresql://backend:{SECRETS['vault_db_password']}@sandbox-db:5432/backend"
 APP = "cd /srv/backend && git fetch -q origin && git checkout -q origin/main && npm ci --no-audit --no-fund -s"
-DUMP = "/var/backups/prisma-migrate/hand.dump"
+DUMP = "hand.dump"  # in the deploy user's home, as the runbook has it: /var/backups is root's
 CA = "export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt; "
 HAND = [
     (2230, f"pg_dump -Fc -b -f {DUMP} '{URL}' && sha256sum {DUMP}"),

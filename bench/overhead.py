@@ -65,8 +65,18 @@ ENV_VARIANTS = [
 ]
 
 
+# The tool's steps that are neither the runbook's commands nor waiting on them.
+OWN_STEPS = ["Preflight checks", "Plan, lint and approval", "Take migration lock", "Verify schema",
+             "Release migration lock"]  # fmt: skip
+
+
 def own_overhead(report_dir: Path) -> dict:
-    """From the run's report: the time in the steps that do the work, and the rest (the tool's own overhead)."""
+    """From the run's report: the time in the steps that do the work, and the rest (the tool's own overhead).
+
+    Prisma's `migrate status` counts as overhead, as the issue defines it (all but pg_dump, migrate
+    deploy, npm and restarts), and is also given apart: the runbook runs it too, and the sample
+    backend's Prisma (its engine compiled to WebAssembly, offline) takes about 20 s for it.
+    """
     report, rows = read_report(report_dir)
     work = {
         "backup (pg_dump, verify, copy)": rows["Backup database (and verify)"]["duration_s"],
@@ -76,15 +86,44 @@ def own_overhead(report_dir: Path) -> dict:
         "restarts and health gates": restart_phase_s(rows),
     }
     own = round(report["total_s"] - sum(work.values()), 1)
-    return {"total_s": report["total_s"], "work_s": work, "own_overhead_s": own}
+    status = rows["Check migration status"]["duration_s"]
+    steps = {name: rows[name]["duration_s"] for name in OWN_STEPS if name in rows}
+    return {"total_s": report["total_s"], "work_s": work, "own_overhead_s": own, "migrate_status_s": status,
+            "own_overhead_without_status_s": round(own - status, 1), "own_steps_s": steps,
+            "between_steps_s": round(own - status - sum(steps.values()), 1)}  # fmt: skip
+
+
+def render(results: dict) -> str:
+    """The table (and its reading) of the runs in `results`, by hand first."""
+    hand = results["by hand"]["wall_s"]
+    runs = {label: run for label, run in results.items() if label != "by hand"}
+    rows = [["The runbook's commands by hand (one SSH session per host)", f"{hand:.1f} s", "—", "—", "—"]]
+    for label, run in runs.items():
+        less_status = run.get("own_overhead_without_status_s")
+        rows.append([label, f"{run['wall_s']:.1f} s", f"{run['wall_s'] - hand:+.1f} s ({run['wall_s'] / hand:.2f}×)",
+                     f"{run['own_overhead_s']} s", "—" if less_status is None else f"{less_status} s"])  # fmt: skip
+    markdown = table(["Run", "Wall time", "Against by hand", "Own overhead (all but backup, code, deploy, "
+                      "rehearsal, restarts)", "…less Prisma's migrate status"], rows)  # fmt: skip
+    default = runs["migrate.yml, defaults"]
+    verdict = "met" if default["own_overhead_s"] < 15 else "not met"
+    steps = ", ".join(f"{name.lower()} {seconds} s" for name, seconds in default.get("own_steps_s", {}).items())
+    return markdown + (
+        f"\n\nTarget: the tool's own overhead under 15 s per run: **{verdict}** ({default['own_overhead_s']} s "
+        f"with the defaults). Of it, Prisma's `migrate status` (the runbook's step too; about 20 s with the sample "
+        f"backend's offline Prisma) takes {default['migrate_status_s']} s, the tool's own steps take {steps}, "
+        f"and {default.get('between_steps_s', '—')} s pass between steps (play starts, the plays and tasks that "
+        "find nothing to do, such as the recovery of a dead run). "
+        "No play gathers facts (every play says `gather_facts: false`), so fact caching changes nothing; "
+        "pipelining and ControlPersist are on in `ansible.cfg` and the last two rows turn each off. "
+        "The commands by hand are pg_dump, git, npm ci, migrate deploy, the restart and one curl per host; "
+        "they leave out the runbook's `migrate status` (twice), its table check and two of its three curls."
+    )
 
 
 def main() -> int:
-    results, rows = {}, []
+    results = {}
     reset()
-    hand = by_hand()
-    results["by hand"] = {"wall_s": round(hand, 1)}
-    rows.append(["The runbook's commands by hand (one SSH session per host)", f"{hand:.1f} s", "—", "—"])
+    results["by hand"] = {"wall_s": round(by_hand(), 1)}
     runs = [(label, args, {}) for label, args in VARIANTS]
     runs += [(label, ["-e", "rehearsal_enabled=false"], extra) for label, extra in ENV_VARIANTS]
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
@@ -93,18 +132,9 @@ def main() -> int:
             reports = Path(tmp) / str(n)
             wall, _ = play("playbooks/migrate.yml", *args, timeout=900,
                            extra_env={**extra, "MIGRATION_REPORT_DIR": str(reports)})  # fmt: skip
-            figures = own_overhead(reports)
-            results[label] = {"wall_s": round(wall, 1), **figures}
-            rows.append([label, f"{wall:.1f} s", f"{wall - hand:+.1f} s ({wall / hand:.2f}×)",
-                         f"{figures['own_overhead_s']} s"])  # fmt: skip
+            results[label] = {"wall_s": round(wall, 1), **own_overhead(reports)}
     reset()
-    markdown = table(["Run", "Wall time", "Against by hand", "Own overhead (all but backup, code, deploy, "
-                      "rehearsal, restarts)"], rows)  # fmt: skip
-    markdown += (
-        "\n\nNo play gathers facts (every play says `gather_facts: false`), so fact caching changes nothing; "
-        "pipelining and ControlPersist are on in `ansible.cfg` and the last two rows turn each off."
-    )
-    save("overhead", "Overhead: the tool against the runbook's commands by hand", {"runs": results}, markdown)
+    save("overhead", "Overhead: the tool against the runbook's commands by hand", {"runs": results}, render(results))
     return 0
 
 

@@ -60,7 +60,7 @@ def run(folder: Path, hosts: int, batch: int) -> dict:
     finally:
         play("playbooks/sandbox_down.yml", *NETWORK, inventory=inv, extra_env=extra, check=False)
     report, rows = read_report(Path(extra["MIGRATION_REPORT_DIR"]))
-    deploy, phase = rows["Apply migrations"], restart_phase_s(rows)
+    deploy, phase, code = rows["Apply migrations"], restart_phase_s(rows), rows["Pull code and install"]["duration_s"]
     return {
         "outcome": report["outcome"],
         "wall_s": round(wall, 1),
@@ -69,8 +69,8 @@ def run(folder: Path, hosts: int, batch: int) -> dict:
         "deploy_s": deploy["duration_s"],
         "migrations_applied": len(report["migrations_applied"]),
         "restart_phase_s": phase,
-        "code_s": rows["Pull code and install"]["duration_s"],
-        "rest_s": round(report["total_s"] - phase - rows["Pull code and install"]["duration_s"], 1),
+        "code_s": code,
+        "rest_s": round(report["total_s"] - phase - code, 1),
     }
 
 

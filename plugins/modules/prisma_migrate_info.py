@@ -137,6 +137,13 @@ checksum_mismatches:
   returned: always
   type: list
   elements: dict
+pending_sql:
+  description:
+    - The C(migration.sql) of each pending migration, by name, read in the same pass as the folders.
+    - What the caller parses to find what each one creates (see O(objects)), without one read per migration.
+  returned: always
+  type: dict
+  sample: {20251204_add_verification: "CREATE TABLE \"verification\" (...);"}
 empty_folders:
   description: Migration folders without C(migration.sql).
   returned: always
@@ -249,6 +256,15 @@ def hand_applied_problems(found):
     return out
 
 
+def read_sql(migrations_dir, names):
+    """The migration.sql of each named folder, as text."""
+    out = {}
+    for name in names:
+        with open(os.path.join(migrations_dir, name, "migration.sql"), encoding="utf-8", errors="replace") as handle:
+            out[name] = handle.read()
+    return out
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -287,6 +303,7 @@ def main():
 
     result = dict(changed=False, target=target, history_table=rows is not None, local=local)
     result.update(classify(local, rows or []))
+    result["pending_sql"] = read_sql(migrations_dir, result["pending"])
     result["hand_applied"] = {}
     if module.params["objects"] and result["pending"]:
         try:

@@ -50,6 +50,10 @@ def test_given_production_at_release_1_the_27_migrations_are_pending(database, r
     assert len(result["pending"]) == 27
     assert result["pending"][-1] == "20251204_consolidate_verification_service"
     assert result["up_to_date"] is False and result["problems"] == []
+    # Each pending migration's SQL comes with the state, read once (the status step parses it).
+    assert list(result["pending_sql"]) == result["pending"]
+    last = release2 / "prisma" / "migrations" / result["pending"][-1] / "migration.sql"
+    assert result["pending_sql"][result["pending"][-1]] == last.read_text()
 
 
 def test_given_a_database_prisma_never_touched_everything_is_pending(database, release2):

@@ -1,0 +1,71 @@
+"""migration_lock_record on a real lock directory: the lease renewed in one call, the lock released only by its run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from ..conftest import run_module
+
+
+def lock(tmp_path, record=None):
+    path = tmp_path / "prisma-migrate"
+    path.mkdir()
+    if record is not None:
+        (path / "holder.json").write_text(json.dumps(record) + "\n")
+    return path
+
+
+def renew(path, **extra):
+    return run_module("migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", **extra})
+
+
+def test_given_a_fresh_lock_the_record_gets_a_lease_from_now(tmp_path):
+    path = lock(tmp_path)
+    result = renew(path, lease_minutes=30, since="2026-11-30T10:00:00Z")
+    assert not result.get("failed"), result.get("msg")
+    written = json.loads((path / "holder.json").read_text())
+    assert written == result["record"]
+    assert written["holder"] == "me@ci" and written["run_id"] == "run1" and written["since"] == "2026-11-30T10:00:00Z"
+    expires = datetime.strptime(written["expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert timedelta(minutes=29) < expires - datetime.now(UTC) <= timedelta(minutes=30)
+    assert written["state"] == {} and written["taken_over"] == {} and written["reason"] == ""
+    assert (path / "holder.json").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in path.iterdir()] == ["holder.json"]  # no temporary file left
+
+
+def test_given_a_record_what_the_renewal_does_not_set_is_kept(tmp_path):
+    undo = {"stage": "deploy", "backup": "/var/backups/b.dump", "revisions": {"app1": "abc"}}
+    gone = {"run_id": "run0", "holder": "other@ci"}
+    before = {"holder": "me@ci", "since": "2026-11-30T10:00:00Z", "run_id": "run1", "expires": "2026-11-30T10:01:00Z"}
+    path = lock(tmp_path, {**before, "reason": "", "state": undo, "taken_over": gone})
+    record = renew(path)["record"]
+    assert record["since"] == "2026-11-30T10:00:00Z" and record["state"] == undo and record["taken_over"] == gone
+    assert record["expires"] > "2026-11-30T10:01:00Z"
+    record = renew(path, record_state={"stage": "restart"}, reason="rollback failed")["record"]
+    assert record["state"] == {"stage": "restart"} and record["reason"] == "rollback failed"
+
+
+def test_given_no_lock_directory_the_renewal_fails_and_creates_nothing(tmp_path):
+    result = renew(tmp_path / "prisma-migrate")
+    assert result.get("failed") and "the lock is not held" in result["msg"]
+    assert not (tmp_path / "prisma-migrate").exists()
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    path = lock(tmp_path)
+    result = run_module("migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci"}, check=True)
+    assert result["changed"] is True and result["record"]["run_id"] == "run1"
+    assert not (path / "holder.json").exists()
+
+
+def test_the_lock_is_released_only_by_the_run_that_holds_it(tmp_path):
+    path = lock(tmp_path, {"run_id": "run0", "holder": "other@ci"})
+    args = {"path": str(path), "run_id": "run1", "state": "absent"}
+    result = run_module("migration_lock_record", args)
+    assert result["changed"] is False and result["released"] is False and path.is_dir()
+    (path / "holder.json").write_text(json.dumps({"run_id": "run1"}))
+    result = run_module("migration_lock_record", args)
+    assert result["changed"] is True and result["released"] is True and not path.exists()
+    result = run_module("migration_lock_record", args)  # released already: nothing to do
+    assert result["changed"] is False and not result.get("failed")

@@ -1,0 +1,179 @@
+#!/usr/bin/python
+"""Ansible module: read in one call what preflight checks on a host."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: preflight_host_info
+short_description: Read in one call what preflight checks on an app or database host
+description:
+  - With O(app_dir), reads the app's side of a host. Whether O(app_dir) is a git checkout. The text of its
+    C(.env), or null when it is missing or unreadable. The tracked files changed in it (a deploy would refuse
+    to overwrite them). The commit it runs, and the commit O(version) names at O(repo) now.
+  - O(version) is resolved as C(ansible.builtin.git) resolves it for a checkout. A branch of O(repo) first,
+    then a tag (an annotated tag's commit), then a commit the checkout already has. A string of 7 to 40 hex
+    digits it cannot find is returned as it is, since git cannot ask a remote for a bare commit.
+  - With O(backup_dir), reads the free bytes on the filesystem that folder is on, or would be made on (the
+    nearest existing parent), so preflight needs to create nothing.
+  - One call instead of one per check. Each module call costs a round trip over SSH, and preflight runs on
+    every host before anything changes.
+  - The module changes nothing.
+options:
+  app_dir:
+    description: The app's git checkout. Without it the app's side is not read.
+    type: path
+  repo:
+    description: The repository the deploy fetches from. Empty means the checkout's C(origin).
+    type: str
+    default: ""
+  version:
+    description: The branch, tag or commit the run deploys. Required with O(app_dir).
+    type: str
+  env_file:
+    description: The app's settings file, relative to O(app_dir).
+    type: str
+    default: .env
+  backup_dir:
+    description: Where backups are written. Without it free space is not read.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything.
+  diff_mode:
+    support: none
+notes:
+  - The returned C(dotenv) holds the app's secrets. Register the result with C(no_log).
+requirements:
+  - git (with O(app_dir))
+author:
+  - migration-automation team
+"""
+
+EXAMPLES = r"""
+- name: Read the host's checkout, .env and free space for backups.
+  preflight_host_info:
+    app_dir: /srv/backend
+    repo: git@github.com:example/backend.git
+    version: main
+  become: true
+  become_user: deploy
+  register: preflight_read
+  no_log: true
+"""
+
+RETURN = r"""
+checkout:
+  description: Whether O(app_dir) holds a git checkout (a C(.git) folder).
+  returned: with O(app_dir)
+  type: bool
+dotenv:
+  description: The text of the C(.env), or null when it is missing or unreadable. It holds secrets.
+  returned: with O(app_dir)
+  type: str
+local_changes:
+  description: Tracked files changed in the checkout (C(git status --porcelain), untracked files left out).
+  returned: with O(app_dir), when it is a checkout
+  type: list
+  elements: str
+before:
+  description: The commit the checkout runs.
+  returned: with O(app_dir), when it is a checkout
+  type: str
+after:
+  description: The commit O(version) names now, or O(version) itself when it looks like a commit not found.
+  returned: with O(app_dir), when it is a checkout
+  type: str
+backup_free:
+  description: Free bytes where O(backup_dir) is, or would be made.
+  returned: with O(backup_dir)
+  type: int
+"""
+
+import os
+import re
+import subprocess
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def git(module, args, cwd, fail=True):
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 and fail:
+        module.fail_json(
+            msg="preflight_host_info: git %s failed in %s: %s. Check app_repo and that this user can reach it."
+            % (" ".join(args[:1]), cwd, proc.stderr.strip())
+        )
+    return proc
+
+
+def resolve(module, app_dir, repo, version):
+    """The commit `version` names: a branch of repo, else a tag (peeled), else a commit the checkout has."""
+    if version == "HEAD":
+        refs = ["HEAD"]
+    else:
+        refs = ["refs/heads/" + version, "refs/tags/" + version + "^{}", "refs/tags/" + version]
+    listed = {}
+    for line in git(module, ["ls-remote", repo or "origin", *refs], app_dir).stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        listed[ref] = sha
+    for ref in refs:
+        if ref in listed:
+            return listed[ref]
+    local = git(module, ["rev-parse", "--verify", "--quiet", version + "^{commit}"], app_dir, fail=False)
+    if local.returncode == 0:
+        return local.stdout.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{7,40}", version):
+        return version
+    module.fail_json(
+        msg="preflight_host_info: %s names no branch, tag or commit of %s. Check app_version."
+        % (version, repo or "origin")
+    )
+
+
+def read_app(module, app_dir):
+    result = {"checkout": os.path.isdir(os.path.join(app_dir, ".git")), "dotenv": None}
+    try:
+        with open(os.path.join(app_dir, module.params["env_file"]), encoding="utf-8") as handle:
+            result["dotenv"] = handle.read()
+    except (OSError, UnicodeDecodeError):
+        pass
+    if not result["checkout"]:
+        return result
+    status = git(module, ["status", "--porcelain", "--untracked-files=no"], app_dir).stdout
+    result["local_changes"] = [line[3:] for line in status.splitlines() if line.strip()]
+    result["before"] = git(module, ["rev-parse", "HEAD"], app_dir).stdout.strip()
+    result["after"] = resolve(module, app_dir, module.params["repo"], module.params["version"])
+    return result
+
+
+def free_bytes(path):
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            app_dir=dict(type="path"),
+            repo=dict(type="str", default=""),
+            version=dict(type="str"),
+            env_file=dict(type="str", default=".env"),
+            backup_dir=dict(type="path"),
+        ),
+        required_by={"app_dir": "version"},
+        supports_check_mode=True,
+    )
+    result = {}
+    if module.params["app_dir"]:
+        result.update(read_app(module, module.params["app_dir"]))
+    if module.params["backup_dir"]:
+        result["backup_free"] = free_bytes(module.params["backup_dir"])
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: migration_lock_record
-short_description: Renew the migration lock's lease, or release the lock, in one call
+short_description: Take the migration lock, renew its lease, or release it, in one call
 description:
   - The migration lock is a directory on the database host, taken with C(mkdir) (atomic); its
     C(holder.json) says who holds it, until when (the lease), why it is kept, and what a run that
@@ -16,8 +16,12 @@ description:
     rename, so a reader never sees half a record. The directory must exist (the lock was taken).
   - With O(state=absent), removes the lock directory, only when its record names O(run_id); a lock
     another run holds, or took over, is left alone.
-  - One module call where a read and a copy took three round trips over SSH; the lease is renewed at
-    every play.
+  - With O(state=taken), takes the lock. It makes the directory (C(mkdir) is atomic, so of two runs exactly
+    one makes it) and writes the record, with a lease from now and C(since) now. When the directory already exists it
+    changes nothing and returns the record found, for the caller to judge (another run, a stale lease, a lock
+    kept after a failed rollback).
+  - One module call where a read and a copy took three round trips over SSH; the run renews the lease
+    as it goes.
 options:
   path:
     description: The lock directory.
@@ -28,12 +32,14 @@ options:
     type: str
     required: true
   state:
-    description: V(present) writes the record with a fresh lease; V(absent) releases the lock this run holds.
+    description:
+      - V(taken) takes the lock if it is free. V(present) writes the record of a lock taken, with a fresh lease.
+        V(absent) releases the lock this run holds.
     type: str
-    choices: [present, absent]
+    choices: [taken, present, absent]
     default: present
   holder:
-    description: Who runs it (user@controller), shown to anyone refused. Required with O(state=present).
+    description: Who runs it (user@controller), shown to anyone refused. Required unless O(state=absent).
     type: str
   lease_minutes:
     description: How long the lease runs from now.
@@ -64,6 +70,15 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Take the lock, or read who holds it.
+  migration_lock_record:
+    path: /var/lock/prisma-migrate
+    run_id: "{{ preflight_run_id }}"
+    holder: deploy@ci
+    state: taken
+  become: true
+  register: lock
+
 - name: Renew the lease, recording what to undo from here on.
   migration_lock_record:
     path: /var/lock/prisma-migrate
@@ -82,11 +97,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 record:
-  description: The record as written (O(state=present)), or as found (O(state=absent)).
+  description: >-
+    The record as written (O(state=present), or O(state=taken) when the lock was free), or as found
+    (O(state=absent), or O(state=taken) when the lock was held: {} when it had no readable record).
   returned: always
   type: dict
   sample: {holder: deploy@ci, since: "2026-11-30T10:00:00Z", run_id: "20261130_100000",
            expires: "2026-11-30T12:00:00Z", reason: "", state: {}, taken_over: {}}
+taken:
+  description: Whether this call made the lock directory (the lock was free).
+  returned: when O(state=taken)
+  type: bool
 released:
   description: Whether the lock directory was removed.
   returned: when O(state=absent)
@@ -142,12 +163,33 @@ def write_record(path, record):
         raise
 
 
+def take(module, path):
+    """Make the lock directory and write the record; when it exists, hand back what it holds."""
+    if module.check_mode:
+        free = not os.path.isdir(path)
+    else:
+        try:
+            os.mkdir(path, 0o755)
+            free = True
+        except FileExistsError:
+            free = False
+        except OSError as exc:
+            module.fail_json(msg="migration_lock_record: cannot make %s: %s. Run it with become." % (path, exc))
+    if not free:
+        module.exit_json(changed=False, taken=False, record=read_record(path))  # read after mkdir lost
+    record = renewed({}, module.params, datetime.now(timezone.utc))
+    if not module.check_mode:
+        os.chmod(path, 0o755)  # noqa: S103 -- as mkdir -m 0755 did: anyone may read who holds the lock
+        write_record(path, record)
+    module.exit_json(changed=True, taken=True, record=record)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             run_id=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["taken", "present", "absent"], default="present"),
             holder=dict(type="str"),
             lease_minutes=dict(type="int", default=120),
             since=dict(type="str"),
@@ -155,7 +197,7 @@ def main():
             record_state=dict(type="dict", default={}),
             taken_over=dict(type="dict", default={}),
         ),
-        required_if=[("state", "present", ["holder"])],
+        required_if=[("state", "present", ["holder"]), ("state", "taken", ["holder"])],
         supports_check_mode=True,
     )
     path = module.params["path"]
@@ -166,6 +208,9 @@ def main():
         if ours and not module.check_mode:
             shutil.rmtree(path)
         module.exit_json(changed=ours, released=ours, record=old)
+
+    if module.params["state"] == "taken":
+        take(module, path)
 
     if not os.path.isdir(path):
         module.fail_json(

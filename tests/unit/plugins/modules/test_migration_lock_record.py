@@ -69,3 +69,44 @@ def test_the_lock_is_released_only_by_the_run_that_holds_it(tmp_path):
     assert result["changed"] is True and result["released"] is True and not path.exists()
     result = run_module("migration_lock_record", args)  # released already: nothing to do
     assert result["changed"] is False and not result.get("failed")
+
+
+def test_given_no_lock_taking_it_makes_the_folder_and_the_record_in_one_call(tmp_path):
+    path = tmp_path / "prisma-migrate"
+    result = run_module(
+        "migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", "state": "taken"}
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] and result["taken"]
+    written = json.loads((path / "holder.json").read_text())
+    assert written == result["record"] and written["run_id"] == "run1" and written["holder"] == "me@ci"
+    assert written["since"] <= written["expires"] and written["state"] == {} and written["reason"] == ""
+    assert path.stat().st_mode & 0o777 == 0o755
+
+
+def test_given_a_held_lock_taking_it_changes_nothing_and_hands_back_the_holder(tmp_path):
+    held = {"holder": "other@ci", "run_id": "run0", "since": "2026-11-30T10:00:00Z", "expires": "2026-11-30T12:00:00Z"}
+    path = lock(tmp_path, held)
+    before = (path / "holder.json").read_text()
+    result = run_module(
+        "migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", "state": "taken"}
+    )
+    assert not result.get("failed"), result.get("msg")
+    assert not result["changed"] and not result["taken"] and result["record"] == held
+    assert (path / "holder.json").read_text() == before
+    # A folder with no record yet (its run is between mkdir and writing) reads as an unknown holder.
+    (path / "holder.json").unlink()
+    assert (
+        run_module("migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", "state": "taken"})[
+            "record"
+        ]
+        == {}
+    )
+
+
+def test_in_check_mode_taking_a_free_lock_makes_nothing(tmp_path):
+    path = tmp_path / "prisma-migrate"
+    result = run_module(
+        "migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", "state": "taken"}, check=True
+    )
+    assert result["taken"] and result["changed"] and not path.exists()

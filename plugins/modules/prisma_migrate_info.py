@@ -159,6 +159,11 @@ problems:
   returned: always
   type: list
   elements: str
+looked_up:
+  description: The pending migrations whose objects O(objects) named and the database was asked about.
+  returned: always
+  type: list
+  elements: str
 hand_applied:
   description: Pending migrations some or all of whose objects already exist (applied by hand).
   returned: always
@@ -305,6 +310,7 @@ def main():
     result.update(classify(local, rows or []))
     result["pending_sql"] = read_sql(migrations_dir, result["pending"])
     result["hand_applied"] = {}
+    result["looked_up"] = [name for name in result["pending"] if name in module.params["objects"]]
     if module.params["objects"] and result["pending"]:
         try:
             result["hand_applied"] = hand_applied(db, module.params["objects"], result["pending"])

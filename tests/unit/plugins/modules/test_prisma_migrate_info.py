@@ -131,6 +131,7 @@ def test_pending_migrations_whose_objects_exist_are_found_applied_by_hand(databa
         (app / "prisma" / "migrations" / name).mkdir(parents=True)
         (app / "prisma" / "migrations" / name / "migration.sql").write_text("SELECT 1;")
     result = info(url, app, objects=HAND_APPLIED)
+    assert sorted(result["looked_up"]) == sorted(HAND_APPLIED)
     assert result["hand_applied"] == {
         "20251204_add_verification": {
             "present": ["table verification_requests", "index verification_requests_status_idx"],
@@ -146,3 +147,8 @@ def test_pending_migrations_whose_objects_exist_are_found_applied_by_hand(databa
     result = info(url, app, objects=HAND_APPLIED)
     assert result["hand_applied"]["20251204_add_verification"]["complete"] is False
     assert any("part of what it creates already exists" in p for p in result["problems"])
+    # Only the pending migrations the caller parsed are looked up; the role parses the rest itself.
+    (app / "prisma" / "migrations" / "20251206_more").mkdir()
+    (app / "prisma" / "migrations" / "20251206_more" / "migration.sql").write_text("SELECT 1;")
+    result = info(url, app, objects=HAND_APPLIED)
+    assert "20251206_more" in result["pending"] and "20251206_more" not in result["looked_up"]

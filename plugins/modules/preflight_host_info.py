@@ -98,12 +98,17 @@ import subprocess
 from ansible.module_utils.basic import AnsibleModule
 
 
+def unpassworded(text):
+    """A URL's user:password@ hidden, as git's errors and a repository URL may carry a token."""
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1********@", text)
+
+
 def git(module, args, cwd, fail=True):
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 and fail:
         module.fail_json(
             msg="preflight_host_info: git %s failed in %s: %s. Check app_repo and that this user can reach it."
-            % (" ".join(args[:1]), cwd, proc.stderr.strip())
+            % (args[0], cwd, unpassworded(proc.stderr.strip()))
         )
     return proc
 
@@ -128,7 +133,7 @@ def resolve(module, app_dir, repo, version):
         return version
     module.fail_json(
         msg="preflight_host_info: %s names no branch, tag or commit of %s. Check app_version."
-        % (version, repo or "origin")
+        % (version, unpassworded(repo or "origin"))
     )
 
 
@@ -149,6 +154,7 @@ def read_app(module, app_dir):
 
 
 def free_bytes(path):
+    path = os.path.abspath(path)  # dirname of a relative name ends at "", which never exists
     while not os.path.exists(path):
         path = os.path.dirname(path)
     stats = os.statvfs(path)

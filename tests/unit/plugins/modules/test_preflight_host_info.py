@@ -62,6 +62,9 @@ def test_given_a_name_that_is_nothing_the_read_fails_naming_it(tmp_path):
     result = read(app, origin, "no-such-branch")
     assert result.get("failed")
     assert "no-such-branch names no branch, tag or commit of" in result["msg"] and "app_version" in result["msg"]
+    # A repository URL's password is not repeated in the message.
+    hidden = read(app, "https://bot:s3cret@127.0.0.1:9/nowhere.git", "main")
+    assert hidden.get("failed") and "s3cret" not in hidden["msg"] and "ls-remote failed" in hidden["msg"]
     # A commit git cannot ask the remote for is handed back as it is, as ansible.builtin.git does.
     assert read(app, origin, "0123456789abcdef0123456789abcdef01234567")["after"].startswith("0123456789ab")
 

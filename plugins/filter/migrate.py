@@ -9,30 +9,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
 
-# The URL logic lives with the modules; controller-side plugins reuse it.
+# The URL and .env logic lives with the modules; controller-side plugins reuse it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
 import migration_sql  # noqa: E402
 import prisma_migrations  # noqa: E402
-
-DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
-def dotenv(text):
-    """Parse a .env file the way dotenv does: NAME=value, optional quotes and `export`, # comments."""
-    values = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = DOTENV_LINE.match(line)
-        if not match:
-            continue
-        value = match.group(2)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = re.sub(r"\s+#.*$", "", value)
-        values[match.group(1)] = value
-    return values
+from dotenv_file import dotenv  # noqa: E402
 
 
 def missing_env(values, required):

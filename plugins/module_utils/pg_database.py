@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.prisma_migrations import connection_params, describe_target, redact
+from ansible.module_utils.prisma_migrations import HISTORY_QUERY, connection_params, describe_target, redact
 
 try:
     import psycopg2
@@ -18,6 +18,18 @@ except ImportError:
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
 else:
     PSYCOPG2_IMPORT_ERROR = None
+
+
+MEASURE_QUERY = """
+SELECT pg_database_size(current_database()),
+       COALESCE((SELECT json_agg(t) FROM (
+         SELECT c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows,
+                (xpath('/row/e/text()', query_to_xml(format('SELECT EXISTS (SELECT 1 FROM %I.%I) AS e',
+                                                            n.nspname, c.relname), false, true, '')))[1]::text
+                  = 'true' AS has_rows
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))) t), '[]')
+"""
 
 
 class Database:
@@ -42,6 +54,33 @@ class Database:
         conn = psycopg2.connect(connect_timeout=10, **params)
         conn.set_session(readonly=readonly, autocommit=True)
         return conn
+
+    def read_history(self):
+        """Rows of _prisma_migrations, or None when the table does not exist."""
+        from psycopg2 import extras, sql
+
+        conn = self.connect(readonly=True)
+        try:
+            with conn.cursor(cursor_factory=extras.RealDictCursor) as cur:
+                cur.execute("SELECT to_regclass(%s) IS NOT NULL AS present", ('"%s"._prisma_migrations' % self.schema,))
+                if not cur.fetchone()["present"]:
+                    return None
+                cur.execute(sql.SQL(HISTORY_QUERY).format(table=sql.Identifier(self.schema, "_prisma_migrations")))
+                return [dict(row) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def measure(self):
+        """The database's size in bytes, and each table of its search path with the planner's row estimate
+        and whether it holds any row (the check for a row reads one, whatever the table's size)."""
+        conn = self.connect(readonly=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(MEASURE_QUERY)
+                size, tables = cur.fetchone()
+                return {"bytes": int(size), "tables": tables}
+        finally:
+            conn.close()
 
     def libpq_env(self, dbname=None):
         """The connection as PG* environment variables, for pg_dump and pg_restore (never on a command line)."""

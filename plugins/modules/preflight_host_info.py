@@ -14,6 +14,13 @@ description:
   - O(version) is resolved as C(ansible.builtin.git) resolves it for a checkout. A branch of O(repo) first,
     then a tag (an annotated tag's commit), then a commit the checkout already has. A string of 7 to 40 hex
     digits it cannot find is returned as it is, since git cannot ask a remote for a bare commit.
+  - With O(sources=true), also reads the Prisma migrations of the commit O(version) names, without changing
+    the checkout. The repository is fetched into a scratch repository that borrows the checkout's objects
+    (git alternates), so the checkout, its refs and its objects stay byte for byte as they were.
+  - With O(database=true), also reads the database the C(.env)'s C(DATABASE_URL) names, which proves this
+    host reaches it. The migration state of the code as it is checked out (its migration folders compared
+    with C(_prisma_migrations), as M(prisma_migrate_info) does without Prisma). The database's size, and
+    each table with the planner's row estimate and whether it holds any row.
   - With O(backup_dir), reads the free bytes on the filesystem that folder is on, or would be made on (the
     nearest existing parent), so preflight needs to create nothing.
   - One call instead of one per check. Each module call costs a round trip over SSH, and preflight runs on
@@ -34,6 +41,20 @@ options:
     description: The app's settings file, relative to O(app_dir).
     type: str
     default: .env
+  migrations_path:
+    description: The migrations folder, relative to O(app_dir).
+    type: str
+    default: prisma/migrations
+  sources:
+    description: Read the migrations of the commit O(version) names (returned as RV(sources)).
+    type: bool
+    default: false
+  database:
+    description:
+      - Read the database, returned as RV(migration_state) and RV(database), or RV(database_error).
+      - Needs C(psycopg2) on the host, and a C(DATABASE_URL) in the C(.env); without one nothing is read.
+    type: bool
+    default: false
   backup_dir:
     description: Where backups are written. Without it free space is not read.
     type: path
@@ -47,6 +68,7 @@ notes:
   - The returned C(dotenv) holds the app's secrets. Register the result with C(no_log).
 requirements:
   - git (with O(app_dir))
+  - psycopg2 (with O(database=true))
 author:
   - migration-automation team
 """
@@ -57,6 +79,8 @@ EXAMPLES = r"""
     app_dir: /srv/backend
     repo: git@github.com:example/backend.git
     version: main
+    sources: true
+    database: true
   become: true
   become_user: deploy
   register: preflight_read
@@ -85,6 +109,29 @@ after:
   description: The commit O(version) names now, or O(version) itself when it looks like a commit not found.
   returned: with O(app_dir), when it is a checkout
   type: str
+sources:
+  description:
+    - The commit read (C(revision)), every file under O(migrations_path) at it (C(paths)), and each migration
+      folder in the order Prisma applies them with its C(migration.sql), null when absent (C(migrations)).
+  returned: with O(sources=true), when O(app_dir) is a checkout
+  type: dict
+  sample: {revision: 9f2c1e0d4b7a, paths: [prisma/migrations/20240115093000_baseline/migration.sql],
+           migrations: [{name: 20240115093000_baseline, sql: "CREATE TABLE ..."}]}
+migration_state:
+  description:
+    - The checkout's migration state, keyed as M(prisma_migrate_info) returns it (C(applied), C(pending),
+      C(failed_migrations), C(up_to_date), C(problems), ...).
+  returned: with O(database=true), when O(app_dir) is a checkout whose C(.env) names a database it reached
+  type: dict
+database:
+  description: The database's size in C(bytes), and its C(tables), each with C(name), C(rows) and C(has_rows).
+  returned: with O(database=true), when O(app_dir) is a checkout whose C(.env) names a database it reached
+  type: dict
+  sample: {bytes: 9216003, tables: [{name: users, rows: 1200, has_rows: true}]}
+database_error:
+  description: Why the database could not be read (its password left out).
+  returned: with O(database=true), when the read failed
+  type: str
 backup_free:
   description: Free bytes where O(backup_dir) is, or would be made.
   returned: with O(backup_dir)
@@ -96,6 +143,10 @@ import re
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dotenv_file import dotenv
+from ansible.module_utils.git_sources import read_migrations
+from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_migrations import classify, scan_migrations
 
 
 def unpassworded(text):
@@ -150,7 +201,39 @@ def read_app(module, app_dir):
     result["local_changes"] = [line[3:] for line in status.splitlines() if line.strip()]
     result["before"] = git(module, ["rev-parse", "HEAD"], app_dir).stdout.strip()
     result["after"] = resolve(module, app_dir, module.params["repo"], module.params["version"])
+    if module.params["sources"]:
+        result["sources"] = read_sources(module, app_dir, result["after"])
+    url = dotenv(result["dotenv"] or "").get("DATABASE_URL")
+    if module.params["database"] and url:
+        result.update(read_database(module, app_dir, url))
     return result
+
+
+def read_sources(module, app_dir, revision):
+    def fail(message):
+        module.fail_json(msg="preflight_host_info: reading the migrations of %s in %s: %s. Check app_version."
+                         % (revision[:12], app_dir, unpassworded(message)))  # fmt: skip
+
+    url = module.params["repo"] or git(module, ["remote", "get-url", "origin"], app_dir).stdout.strip()
+    return read_migrations(app_dir, url, revision, module.params["migrations_path"], fail)
+
+
+def read_database(module, app_dir, url):
+    """The checkout's migration state and the database's size and tables, or the error that stopped the read."""
+    db = Database(module, url, "preflight_host_info")
+    folder = os.path.join(app_dir, module.params["migrations_path"])
+    if not os.path.isdir(folder):
+        return {"database_error": "no migrations folder at %s: check app_dir, and that the code is checked out"
+                % folder}  # fmt: skip
+    local = scan_migrations(folder)
+    try:
+        measured = db.measure()
+        rows = db.read_history()
+    except psycopg2.Error as exc:
+        return {"database_error": "cannot reach %s: %s" % (db.target, db.redact(str(exc).strip()))}
+    state = dict(target=db.target, history_table=rows is not None, local=local)
+    state.update(classify(local, rows or []))
+    return {"migration_state": state, "database": measured}
 
 
 def free_bytes(path):
@@ -168,6 +251,9 @@ def main():
             repo=dict(type="str", default=""),
             version=dict(type="str"),
             env_file=dict(type="str", default=".env"),
+            migrations_path=dict(type="str", default="prisma/migrations"),
+            sources=dict(type="bool", default=False),
+            database=dict(type="bool", default=False),
             backup_dir=dict(type="path"),
         ),
         required_by={"app_dir": "version"},

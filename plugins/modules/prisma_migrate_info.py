@@ -179,28 +179,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.prisma_migrations import HISTORY_QUERY, classify, parse_status, scan_migrations
-
-if psycopg2 is not None:
-    import psycopg2.extras
-    from psycopg2 import sql
-
-
-def read_history(db):
-    """Rows of _prisma_migrations, or None when the table does not exist."""
-    schema = db.schema
-    conn = db.connect(readonly=True)
-    try:
-        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL AS present", ('"%s"._prisma_migrations' % schema,))
-            if not cur.fetchone()["present"]:
-                return None
-            table = sql.Identifier(schema, "_prisma_migrations")
-            cur.execute(sql.SQL(HISTORY_QUERY).format(table=table))
-            return [dict(row) for row in cur.fetchall()]
-    finally:
-        conn.close()
-
+from ansible.module_utils.prisma_migrations import classify, parse_status, scan_migrations
 
 PRESENCE = {
     "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
@@ -297,7 +276,7 @@ def main():
     local = scan_migrations(migrations_dir)
 
     try:
-        rows = read_history(db)
+        rows = db.read_history()
     except psycopg2.Error as exc:
         db.fail(
             "read the migration history of",

@@ -1,11 +1,15 @@
-"""preflight_host_info on real git repositories and a real filesystem: one call reads what preflight checks."""
+"""preflight_host_info on real git repositories, a real filesystem and a real PostgreSQL: one call reads what
+preflight checks."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
-from ..conftest import run_module
+from ..conftest import PRISMA_HISTORY_DDL, run_module
 
 
 def git(cwd, *args):
@@ -92,3 +96,92 @@ def test_given_a_backup_folder_not_made_yet_its_free_space_is_read_where_it_woul
     stats = os.statvfs(tmp_path)
     assert abs(result["backup_free"] - stats.f_bavail * stats.f_frsize) < 64 * 1024 * 1024
     assert not (tmp_path / "not").exists() and "checkout" not in result
+
+
+def tree_digest(root: Path) -> str:
+    """Every file under root (the .git folder included), by path and content."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def push(clone, files, message):
+    for name, text in files.items():
+        path = clone / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(clone, "add", "-A")
+    commit(clone, message)
+    git(clone, "push", "-q", "origin", "HEAD:main")
+
+
+def test_the_pinned_releases_migrations_are_read_and_the_checkout_stays_byte_for_byte(tmp_path):
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    dev = tmp_path / "dev"
+    git(tmp_path, "clone", "-q", str(origin), str(dev))
+    push(dev, {"prisma/migrations/20250101000000_init/migration.sql": "CREATE TABLE a (id int);\n"}, "v1")
+    app = tmp_path / "app"
+    git(tmp_path, "clone", "-q", str(origin), str(app))
+    push(
+        dev,
+        {
+            "prisma/migrations/20250201000000_add_b/migration.sql": "CREATE TABLE b (id int);\n",
+            "prisma/migrations/20250202_add_b/README.md": "no sql here\n",
+            "prisma/migrations/migration_lock.toml": 'provider = "postgresql"\n',
+        },
+        "v2",
+    )
+    git(dev, "tag", "v2")
+    git(dev, "push", "-q", "origin", "v2")
+    before = tree_digest(app)
+
+    result = read(app, "", "main", sources=True)  # the checkout's origin
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is False
+    assert result["sources"]["revision"] == result["after"] == git(dev, "rev-parse", "HEAD")
+    assert result["sources"]["migrations"] == [
+        {"name": "20250101000000_init", "sql": "CREATE TABLE a (id int);\n"},
+        {"name": "20250201000000_add_b", "sql": "CREATE TABLE b (id int);\n"},
+        {"name": "20250202_add_b", "sql": None},
+    ]
+    assert "prisma/migrations/migration_lock.toml" in result["sources"]["paths"]
+    assert tree_digest(app) == before, "the checkout, its refs and objects must stay byte for byte"
+    assert not list(Path(tempfile.gettempdir()).glob("prisma-sources-*")), "the scratch repository is removed"
+    assert read(app, origin, "v2", sources=True)["sources"] == result["sources"]
+    assert "sources" not in read(app, origin, "main"), "read only when asked"
+    # A commit that is nowhere fails the read, naming it.
+    nowhere = read(app, origin, "0123456789abcdef0123456789abcdef01234567", sources=True)
+    assert nowhere.get("failed") and "0123456789ab" in nowhere["msg"] and "app_version" in nowhere["msg"]
+
+
+def test_the_checkouts_migration_state_and_the_databases_tables_are_read_from_its_env_database(tmp_path, database):
+    url, conn = database
+    origin, app, _, _ = origin_and_checkout(tmp_path)
+    folder = app / "prisma" / "migrations"
+    for name in ("20250101000000_init", "20250201000000_add_b"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "migration.sql").write_text(f"SELECT 1; -- {name}\n")
+    conn.cursor().execute(PRISMA_HISTORY_DDL)
+    conn.cursor().execute(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count)"
+        " VALUES ('1', %s, '20250101000000_init', now(), 1)",
+        (hashlib.sha256(b"SELECT 1; -- 20250101000000_init\n").hexdigest(),),
+    )
+    (app / ".env").write_text(f'DATABASE_URL="{url}"\n')
+    conn.cursor().execute("CREATE TABLE users (id int); INSERT INTO users VALUES (1); CREATE TABLE empty (id int)")
+    result = read(app, origin, "main", database=True)
+    state = result["migration_state"]
+    tables = {t["name"]: t["has_rows"] for t in result["database"]["tables"]}
+    assert tables == {"_prisma_migrations": True, "users": True, "empty": False} and result["database"]["bytes"] > 0
+    assert state["applied"] == ["20250101000000_init"] and state["pending"] == ["20250201000000_add_b"]
+    assert state["up_to_date"] is False and state["problems"] == [] and state["history_table"] is True
+
+    password = url.split(":")[2].split("@")[0]
+    (app / ".env").write_text("DATABASE_URL=" + url.replace("@", "x@") + "\n")  # a wrong password
+    failed = read(app, origin, "main", database=True)
+    assert "migration_state" not in failed and "database" not in failed
+    assert "cannot reach" in failed["database_error"] and password not in failed["database_error"]
+    (app / ".env").write_text("OTHER=1\n")
+    assert "database_error" not in read(app, origin, "main", database=True), "no database named, none read"

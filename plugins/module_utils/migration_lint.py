@@ -477,3 +477,38 @@ def lint_migrations(
     report["blocking"] = [f for f in report["findings"] if f["level"] == BLOCK]
     report["advisories"] = [f for f in report["findings"] if f["level"] == WARN]
     return report
+
+
+# The module's options; the action plugin of the same name validates against them too.
+ARGUMENT_SPEC = dict(
+    migrations=dict(type="list", elements="dict", required=True),
+    tables=dict(type="list", elements="dict", default=[]),
+    allow=dict(type="list", elements="str", default=[]),
+    large_table_rows=dict(type="int", default=100000),
+    squawk_path=dict(type="path"),
+    squawk_exclude=dict(type="list", elements="str"),
+    pg_version=dict(type="str"),
+    migrations_path=dict(type="str", default="prisma/migrations"),
+)
+
+
+def lint_params(p):
+    """The report for the module's validated options; a ValueError says what went wrong, prefixed."""
+    for item in p["migrations"]:
+        if "name" not in item:
+            raise ValueError("migration_lint: every migration needs a name (got %s)" % sorted(item))
+    try:
+        return lint_migrations(
+            p["migrations"],
+            tables={t["name"]: t for t in p["tables"] if "name" in t},
+            allow=p["allow"],
+            large_table_rows=p["large_table_rows"],
+            squawk=p["squawk_path"],
+            squawk_exclude=SQUAWK_EXCLUDE_DEFAULT if p["squawk_exclude"] is None else p["squawk_exclude"],
+            migrations_path=p["migrations_path"],
+            pg_version=p["pg_version"],
+        )
+    except ImportError as exc:
+        raise ValueError("migration_lint: pglast is not installed on the controller (%s)" % exc) from exc
+    except (RuntimeError, OSError) as exc:
+        raise ValueError("migration_lint: %s" % exc) from exc

@@ -17,8 +17,9 @@ description:
     constraint without NOT VALID, ...), kept only where they matter - a table this run creates is empty and
     unused, and an index is only slow to build on a large table.
   - A migration allowed by name keeps its findings at level C(allowed) and blocks nothing.
-  - Runs on the controller (delegated to localhost), where pglast and squawk-cli are installed with this
-    project; it reads no database itself (table sizes come in O(tables)).
+  - Runs on the controller, where pglast and squawk-cli are installed with this project, in Ansible's own
+    process (an action plugin of the same name), so no module is shipped and started for it. It reads no
+    database itself (table sizes come in O(tables)).
 options:
   migrations:
     description: The pending migrations in the order they apply, each with C(name) and C(sql) (null when absent).
@@ -113,42 +114,15 @@ advisories:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.migration_lint import SQUAWK_EXCLUDE_DEFAULT, lint_migrations
+from ansible.module_utils.migration_lint import ARGUMENT_SPEC, lint_params
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            migrations=dict(type="list", elements="dict", required=True),
-            tables=dict(type="list", elements="dict", default=[]),
-            allow=dict(type="list", elements="str", default=[]),
-            large_table_rows=dict(type="int", default=100000),
-            squawk_path=dict(type="path"),
-            squawk_exclude=dict(type="list", elements="str"),
-            pg_version=dict(type="str"),
-            migrations_path=dict(type="str", default="prisma/migrations"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    for item in p["migrations"]:
-        if "name" not in item:
-            module.fail_json(msg="migration_lint: every migration needs a name (got %s)" % sorted(item))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        report = lint_migrations(
-            p["migrations"],
-            tables={t["name"]: t for t in p["tables"] if "name" in t},
-            allow=p["allow"],
-            large_table_rows=p["large_table_rows"],
-            squawk=p["squawk_path"],
-            squawk_exclude=SQUAWK_EXCLUDE_DEFAULT if p["squawk_exclude"] is None else p["squawk_exclude"],
-            migrations_path=p["migrations_path"],
-            pg_version=p["pg_version"],
-        )
-    except ImportError as exc:
-        module.fail_json(msg="migration_lint: pglast is not installed on the controller (%s)" % exc)
-    except (RuntimeError, OSError) as exc:
-        module.fail_json(msg="migration_lint: %s" % exc)
+        report = lint_params(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **report)
 
 

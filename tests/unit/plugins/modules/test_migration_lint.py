@@ -1,11 +1,18 @@
-"""migration_lint through Ansible, as the plan runs it on the controller."""
+"""migration_lint through Ansible, as the plan runs it on the controller: by its action plugin, and as a module."""
 
 from __future__ import annotations
+
+import pytest
 
 from ..conftest import run_module
 
 
-def test_the_module_reports_blocking_findings_and_warnings_with_squawk_found_beside_python():
+@pytest.mark.parametrize("runs_as", ["action plugin", "module"])
+def test_the_module_reports_blocking_findings_and_warnings_with_squawk_found_beside_python(
+    runs_as, tmp_path, monkeypatch
+):
+    if runs_as == "module":  # no action plugin: the module file runs, as where plugins/action is not configured
+        monkeypatch.setenv("ANSIBLE_ACTION_PLUGINS", str(tmp_path))
     result = run_module(
         "migration_lint",
         {

@@ -20,6 +20,10 @@ description:
     one makes it) and writes the record, with a lease from now and C(since) now. When the directory already exists it
     changes nothing and returns the record found, for the caller to judge (another run, a stale lease, a lock
     kept after a failed rollback).
+  - With O(log_path) and O(state=present) or O(state=absent), also appends O(log_entry) to the audit log
+    there, as one JSON line (keys sorted), unless that exact line is there already. A missing log and its
+    folder are made (C(0644), C(0755)). The run's end (the lock released or kept, and its line in the log)
+    is then one call.
   - One module call where a read and a copy took three round trips over SSH; the run renews the lease
     as it goes.
 options:
@@ -58,6 +62,13 @@ options:
     default: {}
   taken_over:
     description: The record of a run whose lock this run took over. Kept from the record when empty.
+    type: dict
+    default: {}
+  log_path:
+    description: The audit log, one JSON line per run. Without it nothing is logged.
+    type: path
+  log_entry:
+    description: The run's line (who, when, revisions, migrations, backup, outcome; never a secret).
     type: dict
     default: {}
 attributes:
@@ -112,6 +123,12 @@ released:
   description: Whether the lock directory was removed.
   returned: when O(state=absent)
   type: bool
+logged:
+  description: >-
+    Whether O(log_entry) was appended to O(log_path) (false when the log had that line already, or in check
+    mode). Logging is a record of the run, not a change: it leaves C(changed) as the lock's state makes it.
+  returned: with O(log_path), unless O(state=taken)
+  type: bool
 """
 
 import json
@@ -163,6 +180,37 @@ def write_record(path, record):
         raise
 
 
+def append_line(path, entry):
+    """Append the entry as one JSON line unless the file has that line; True when it was added."""
+    line = json.dumps(entry, sort_keys=True)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if any(existing.rstrip("\n") == line for existing in handle):
+                return False
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    os.chmod(path, 0o644)
+    return True
+
+
+def log(module, result):
+    """Log the run when asked (never in check mode), then exit with the result."""
+    if module.params["log_path"]:
+        result["logged"] = not module.check_mode
+        if not module.check_mode:
+            try:
+                result["logged"] = append_line(module.params["log_path"], module.params["log_entry"])
+            except OSError as exc:
+                module.fail_json(
+                    msg="migration_lock_record: cannot write the audit log %s: %s. Run it with become."
+                    % (module.params["log_path"], exc),
+                    **result,
+                )
+    module.exit_json(**result)
+
+
 def take(module, path):
     """Make the lock directory and write the record; when it exists, hand back what it holds."""
     if module.check_mode:
@@ -196,6 +244,8 @@ def main():
             reason=dict(type="str", default=""),
             record_state=dict(type="dict", default={}),
             taken_over=dict(type="dict", default={}),
+            log_path=dict(type="path"),
+            log_entry=dict(type="dict", default={}),
         ),
         required_if=[("state", "present", ["holder"]), ("state", "taken", ["holder"])],
         supports_check_mode=True,
@@ -207,7 +257,7 @@ def main():
         ours = os.path.isdir(path) and old.get("run_id") == module.params["run_id"]
         if ours and not module.check_mode:
             shutil.rmtree(path)
-        module.exit_json(changed=ours, released=ours, record=old)
+        log(module, dict(changed=ours, released=ours, record=old))
 
     if module.params["state"] == "taken":
         take(module, path)
@@ -223,7 +273,7 @@ def main():
             write_record(path, record)
         except OSError as exc:
             module.fail_json(msg="migration_lock_record: cannot write %s: %s. Run it with become." % (path, exc))
-    module.exit_json(changed=True, record=record)
+    log(module, dict(changed=True, record=record))
 
 
 if __name__ == "__main__":

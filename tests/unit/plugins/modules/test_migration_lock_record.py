@@ -110,3 +110,24 @@ def test_in_check_mode_taking_a_free_lock_makes_nothing(tmp_path):
         "migration_lock_record", {"path": str(path), "run_id": "run1", "holder": "me@ci", "state": "taken"}, check=True
     )
     assert result["taken"] and result["changed"] and not path.exists()
+
+
+def test_the_runs_end_releases_or_keeps_the_lock_and_logs_its_line_once_in_the_same_call(tmp_path):
+    log = tmp_path / "log" / "audit.log"  # its folder is made
+    entry = {"run_id": "run1", "outcome": "succeeded", "migrations": ["a"], "failure": None}
+    args = {"path": str(lock(tmp_path, {"run_id": "run1"})), "run_id": "run1", "state": "absent"}
+    args.update(log_path=str(log), log_entry=entry)
+    assert run_module("migration_lock_record", args, check=True)["logged"] is False and not log.exists()
+    result = run_module("migration_lock_record", args)
+    assert result["released"] is True and result["logged"] is True
+    assert [json.loads(line) for line in log.read_text().splitlines()] == [entry]
+    assert oct(log.stat().st_mode & 0o777) == "0o644"
+    again = run_module("migration_lock_record", args)  # the same line is not written twice
+    assert again["logged"] is False and again["changed"] is False and len(log.read_text().splitlines()) == 1
+    # A lock kept after a failed rollback logs the run too, and keeps the reason.
+    held = dict(args, state="present", holder="me@ci", reason="rollback failed", log_entry=dict(entry, run_id="run2"))
+    (tmp_path / "again").mkdir()
+    held["path"] = str(lock(tmp_path / "again", {"run_id": "run1", "state": {"stage": "deploy"}}))
+    result = run_module("migration_lock_record", held)
+    assert result["logged"] is True and result["record"]["reason"] == "rollback failed"
+    assert result["record"]["state"] == {"stage": "deploy"} and len(log.read_text().splitlines()) == 2

@@ -114,7 +114,7 @@ def render(results: dict) -> str:
         f"`migration_status_prisma: true`) takes {default['migrate_status_s']} s, the tool's own steps take {steps}, "
         f"and {default.get('between_steps_s', '—')} s pass between steps (play starts, the plays and tasks that "
         "find nothing to do, such as the rollback, one skipped include; each role's include and argument check; "
-        "the lock's record written when the deploy begins; the audit log). "
+        "the lock's record written when the deploy begins). The lock's release includes the run's audit line. "
         "No play gathers facts (every play says `gather_facts: false`), so fact caching changes nothing; "
         "pipelining and ControlPersist are on in `ansible.cfg` and the last two rows turn each off. "
         "The commands by hand are pg_dump, git, npm ci, migrate deploy, the restart and one curl per host; "

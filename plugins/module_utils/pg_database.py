@@ -9,7 +9,14 @@ from __future__ import annotations
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.prisma_migrations import HISTORY_QUERY, connection_params, describe_target, redact
+from ansible.module_utils.prisma_migrations import (
+    HISTORY_QUERY,
+    classify,
+    connection_params,
+    describe_target,
+    redact,
+    scan_migrations,
+)
 
 try:
     import psycopg2
@@ -69,6 +76,15 @@ class Database:
                 return [dict(row) for row in cur.fetchall()]
         finally:
             conn.close()
+
+    def migration_state(self, migrations_dir):
+        """The migration folders in migrations_dir compared with this database's _prisma_migrations: what
+        prisma_migrate_info and preflight_host_info return (psycopg2.Error when the database cannot be read)."""
+        local = scan_migrations(migrations_dir)
+        rows = self.read_history()
+        state = dict(target=self.target, history_table=rows is not None, local=local)
+        state.update(classify(local, rows or []))
+        return state
 
     def measure(self):
         """The database's size in bytes, and each table of its search path with the planner's row estimate

@@ -146,7 +146,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dotenv_file import dotenv
 from ansible.module_utils.git_sources import read_migrations
 from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.prisma_migrations import classify, scan_migrations
 
 
 def unpassworded(text):
@@ -203,8 +202,8 @@ def read_app(module, app_dir):
     result["after"] = resolve(module, app_dir, module.params["repo"], module.params["version"])
     if module.params["sources"]:
         result["sources"] = read_sources(module, app_dir, result["after"])
-    url = dotenv(result["dotenv"] or "").get("DATABASE_URL")
-    if module.params["database"] and url:
+    url = dotenv(result["dotenv"] or "").get("DATABASE_URL") if module.params["database"] else None
+    if url:
         result.update(read_database(module, app_dir, url))
     return result
 
@@ -225,15 +224,10 @@ def read_database(module, app_dir, url):
     if not os.path.isdir(folder):
         return {"database_error": "no migrations folder at %s: check app_dir, and that the code is checked out"
                 % folder}  # fmt: skip
-    local = scan_migrations(folder)
     try:
-        measured = db.measure()
-        rows = db.read_history()
+        return {"database": db.measure(), "migration_state": db.migration_state(folder)}
     except psycopg2.Error as exc:
         return {"database_error": "cannot reach %s: %s" % (db.target, db.redact(str(exc).strip()))}
-    state = dict(target=db.target, history_table=rows is not None, local=local)
-    state.update(classify(local, rows or []))
-    return {"migration_state": state, "database": measured}
 
 
 def free_bytes(path):

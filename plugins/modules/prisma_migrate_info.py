@@ -179,7 +179,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.prisma_migrations import classify, parse_status, scan_migrations
+from ansible.module_utils.prisma_migrations import parse_status
 
 PRESENCE = {
     "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
@@ -273,10 +273,8 @@ def main():
             % migrations_dir,
             target=target,
         )
-    local = scan_migrations(migrations_dir)
-
     try:
-        rows = db.read_history()
+        result = dict(changed=False, **db.migration_state(migrations_dir))
     except psycopg2.Error as exc:
         db.fail(
             "read the migration history of",
@@ -285,8 +283,6 @@ def main():
             target=target,
         )
 
-    result = dict(changed=False, target=target, history_table=rows is not None, local=local)
-    result.update(classify(local, rows or []))
     result["pending_sql"] = read_sql(migrations_dir, result["pending"])
     result["hand_applied"] = {}
     result["looked_up"] = [name for name in result["pending"] if name in module.params["objects"]]

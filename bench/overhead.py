@@ -38,8 +38,7 @@ HAND = [
 
 
 def reset():
-    play("playbooks/sandbox_down.yml")
-    play("playbooks/sandbox_up.yml")
+    play("playbooks/sandbox_reset.yml")
 
 
 def by_hand() -> float:

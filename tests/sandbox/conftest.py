@@ -4,24 +4,45 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
+from collections import defaultdict
 
+import psycopg2
 import pytest
-from conftest import ROOT, run
+import yaml
+from conftest import ROOT, SANDBOX_INVENTORY, run
+
+# For runs whose test is about neither: no rehearsal, and npm ci only when the dependencies changed (they
+# do not between the sample's releases). The end-to-end test and the fault matrix keep the defaults.
+NO_REHEARSAL = ("-e", "rehearsal_enabled=false")
+WARM_NPM = ("-e", "code_update_npm_reinstall=when_lockfile_changed")
+
+# Seconds spent in each playbook over the session: where the suite's time goes (printed at its end).
+SPENT: dict[str, list[float]] = defaultdict(list)
 
 
 def playbook(name: str, *args: str, expect_rc: int = 0) -> subprocess.CompletedProcess:
+    started = time.monotonic()
     result = run(["ansible-playbook", "-i", "inventories/sandbox", f"playbooks/{name}", *args])
+    SPENT[name].append(time.monotonic() - started)
     assert result.returncode == expect_rc, (
         f"{name} rc {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-2000:]}"
     )
     return result
 
 
+def pytest_terminal_summary(terminalreporter):
+    if SPENT:
+        terminalreporter.section("seconds spent per playbook")
+        for name, runs in sorted(SPENT.items(), key=lambda item: -sum(item[1])):
+            terminalreporter.write_line(f"{name}: {len(runs)} run(s), {sum(runs):.0f} s")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fresh_sandbox():
-    playbook("sandbox_down.yml")
-    playbook("sandbox_up.yml")
+    """Production as it was before any run: the droplets started again from their release-1 snapshots."""
+    playbook("sandbox_reset.yml")
 
 
 SSH_DIR = ROOT / ".sandbox" / "ssh"
@@ -51,3 +72,63 @@ def health(port: int) -> dict:
     status, body = get(port, "/api/health")
     assert status == 200
     return body
+
+
+SECRETS = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "secrets.yml").read_text())
+HTTP = {"sandbox-pm2": 3031, "sandbox-systemd": 3032, "sandbox-docker": 3033}
+# Release 1's tables and columns: what must survive the migration unchanged.
+FINGERPRINT = {
+    "customers": "id, email, company_name, phone, status, created_at",
+    "users": "id, customer_id, email, name, role, password_hash",
+    "properties": "id, customer_id, name, address, city",
+    "payments": "id, customer_id, amount, currency, status, reference",
+    "subscriptions": "id, customer_id, plan, status, current_period_end",
+    "documents": "id, customer_id, property_id, file_name, spaces_key",
+}
+
+
+def db():
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=55432, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
+    )
+    conn.autocommit = True
+    return conn
+
+
+def fingerprint() -> dict:
+    with db() as conn, conn.cursor() as cur:
+        out = {}
+        for table, cols in FINGERPRINT.items():
+            cur.execute(f"SELECT count(*), md5(string_agg(row({cols})::text, '|' ORDER BY id)) FROM {table}")
+            out[table] = cur.fetchone()
+        return out
+
+
+SSH = {"sandbox-pm2": 2231, "sandbox-systemd": 2232, "sandbox-docker": 2233}
+
+
+def production_state() -> dict:
+    """Everything a plan must leave as it was: data, history, databases, files, processes, lock, audit log."""
+    state = {"data": fingerprint()}
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT migration_name, checksum, finished_at FROM _prisma_migrations ORDER BY migration_name")
+        state["history"] = cur.fetchall()
+        cur.execute("SELECT datname FROM pg_database ORDER BY datname")
+        state["databases"] = cur.fetchall()
+    digest = (
+        "cd /srv/backend && find . -path ./node_modules -prune -o -type f -print0 | sort -z | xargs -0 sha256sum"
+        " | sha256sum && stat -c '%Y %s' node_modules/.package-lock.json"
+    )
+    for host, port in SSH.items():
+        state[host] = ssh(port, digest).stdout
+        state[host + " started"] = get(HTTP[host], "/api/health")[1]["startedAt"]
+    # PM2 runs two workers in cluster mode: each answers with its own start time.
+    state["sandbox-pm2 started"] = sorted(
+        (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])
+        for p in json.loads(ssh(2231, "pm2 jlist").stdout)
+    )
+    state["db host"] = ssh(
+        2230,
+        "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
+    ).stdout
+    return state

@@ -14,14 +14,13 @@ import psycopg2
 import pytest
 from conftest import ROOT, run
 
-from .conftest import playbook, ssh
-from .test_migrate import db
+from .conftest import NO_REHEARSAL, SPENT, WARM_NPM, db, playbook, ssh
 from .test_rollback import MIGRATION_15, assert_release_1, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
 
 # The rehearsal would run migration 15 on a copy first; these tests need production's own deploy.
-MIGRATE = ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", "-e", "rehearsal_enabled=false"]
+MIGRATE = ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", *NO_REHEARSAL, *WARM_NPM]
 
 
 def slow_migration_15(work):
@@ -50,6 +49,7 @@ def deploy_under_way(tmp_path):
     name = branch(tmp_path, "slow15", slow_migration_15)
     env = dict(os.environ, PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
     log = tmp_path / "run.log"
+    started = time.monotonic()
     with log.open("w") as out:
         process = subprocess.Popen(
             [*MIGRATE, "-e", f"app_version={name}"],
@@ -65,6 +65,7 @@ def deploy_under_way(tmp_path):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            SPENT["migrate.yml"].append(time.monotonic() - started)
 
 
 def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1, tmp_path):  # noqa: F811
@@ -77,7 +78,7 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
     while migration_15_running() and time.time() < deadline:
         time.sleep(1)
 
-    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
+    result = playbook("migrate.yml", *WARM_NPM, "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
     assert "did not finish its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
     assert_release_1(release_1)
@@ -108,7 +109,7 @@ def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run
     assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
     assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
 
-    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
+    result = playbook("migrate.yml", *WARM_NPM, "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
     assert "did not finish its deploy" in out
     assert_release_1(release_1)

@@ -9,43 +9,12 @@ import json
 import re
 import subprocess
 
-import psycopg2
 import pytest
-import yaml
-from conftest import ROOT, SANDBOX_INVENTORY
+from conftest import ROOT
 
-from .conftest import get, playbook, ssh
+from .conftest import HTTP, SECRETS, db, fingerprint, get, playbook, production_state, ssh
 
 pytestmark = pytest.mark.sandbox
-
-SECRETS = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "secrets.yml").read_text())
-HTTP = {"sandbox-pm2": 3031, "sandbox-systemd": 3032, "sandbox-docker": 3033}
-# Release 1's tables and columns: what must survive the migration unchanged.
-FINGERPRINT = {
-    "customers": "id, email, company_name, phone, status, created_at",
-    "users": "id, customer_id, email, name, role, password_hash",
-    "properties": "id, customer_id, name, address, city",
-    "payments": "id, customer_id, amount, currency, status, reference",
-    "subscriptions": "id, customer_id, plan, status, current_period_end",
-    "documents": "id, customer_id, property_id, file_name, spaces_key",
-}
-
-
-def db():
-    conn = psycopg2.connect(
-        host="127.0.0.1", port=55432, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
-    )
-    conn.autocommit = True
-    return conn
-
-
-def fingerprint() -> dict:
-    with db() as conn, conn.cursor() as cur:
-        out = {}
-        for table, cols in FINGERPRINT.items():
-            cur.execute(f"SELECT count(*), md5(string_agg(row({cols})::text, '|' ORDER BY id)) FROM {table}")
-            out[table] = cur.fetchone()
-        return out
 
 
 def changed(output: str) -> dict[str, int]:
@@ -58,10 +27,11 @@ def ssh_db(command: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def first_run():
+    state = production_state()
     before = fingerprint()
     started = {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()}
     result = playbook("migrate.yml")
-    return {"before": before, "started": started, "out": result.stdout + result.stderr}
+    return {"state": state, "before": before, "started": started, "out": result.stdout + result.stderr}
 
 
 def test_a_run_takes_production_from_27_pending_to_up_to_date(first_run):
@@ -176,3 +146,21 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
     }
     text = json.dumps(report)
     assert not [name for name, value in SECRETS.items() if value in text]
+
+
+def test_a_reset_after_the_runs_gives_release_1_exactly_with_every_process_started_anew(first_run):
+    """Last in this module: the runs above migrated, held the lock and wrote backups and audit lines."""
+    assert production_state() != first_run["state"]
+    playbook("sandbox_reset.yml")
+    after, before = production_state(), first_run["state"]
+    started = [key for key in before if key.endswith(" started")]
+    assert {k: v for k, v in after.items() if k not in started} == {
+        k: v for k, v in before.items() if k not in started
+    }  # data, history, database list, every checkout with its dependencies, backups, audit log, lock
+    for key in started:
+        pairs = (
+            zip(after[key], before[key], strict=True) if key == "sandbox-pm2 started" else [(after[key], before[key])]
+        )
+        for now, then in pairs:
+            assert now > then, f"{key}: not started anew ({then} then {now})"
+    assert [worker[0] for worker in after["sandbox-pm2 started"]] == [0, 1]

@@ -7,16 +7,14 @@ Order matters: every test up to the last starts from release 1; the last one mig
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 from conftest import run
 
-from .conftest import get, playbook, ssh
-from .test_migrate import HTTP, db, fingerprint
-from .test_rollback import SSH, assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
+from .conftest import WARM_NPM, db, playbook, production_state
+from .test_rollback import assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
 
@@ -31,33 +29,6 @@ def add_migration(name: str, sql: str):
         (folder / "migration.sql").write_text(sql)
 
     return change
-
-
-def production_state() -> dict:
-    """Everything a plan must leave as it was: data, history, databases, files, processes, lock, audit log."""
-    state = {"data": fingerprint()}
-    with db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT migration_name, checksum, finished_at FROM _prisma_migrations ORDER BY migration_name")
-        state["history"] = cur.fetchall()
-        cur.execute("SELECT datname FROM pg_database ORDER BY datname")
-        state["databases"] = cur.fetchall()
-    digest = (
-        "cd /srv/backend && find . -path ./node_modules -prune -o -type f -print0 | sort -z | xargs -0 sha256sum"
-        " | sha256sum && stat -c '%Y %s' node_modules/.package-lock.json"
-    )
-    for host, port in SSH.items():
-        state[host] = ssh(port, digest).stdout
-        state[host + " started"] = get(HTTP[host], "/api/health")[1]["startedAt"]
-    # PM2 runs two workers in cluster mode: each answers with its own start time.
-    state["sandbox-pm2 started"] = sorted(
-        (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])
-        for p in json.loads(ssh(2231, "pm2 jlist").stdout)
-    )
-    state["db host"] = ssh(
-        2230,
-        "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
-    ).stdout
-    return state
 
 
 def plain(result) -> str:
@@ -89,7 +60,7 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
         add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
     )
     started = {k: v for k, v in production_state().items() if k.endswith(" started")}
-    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    out = plain(playbook("migrate.yml", *WARM_NPM, "-e", f"app_version={name}", expect_rc=2))
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
     assert "Unique constraint failed: (customer_id)" in out  # Prisma's words for the database's 23505
     assert "Production was not touched" in out
@@ -154,7 +125,9 @@ def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_
     assert production_state() == before
 
     allowed = plain(
-        playbook("migrate.yml", "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}')
+        playbook(
+            "migrate.yml", *WARM_NPM, "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}'
+        )
     )
     assert f"{DROP_PHONE} (NOT additive, allowed by name)" in allowed
     with db() as conn, conn.cursor() as cur:

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from .conftest import health, playbook, ssh
-from .test_migrate import HTTP, db, fingerprint
+from .conftest import HTTP, SSH, db, fingerprint, health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -66,9 +65,6 @@ def release_1():
     """What must come back after each fault: data, history, code and version of release 1."""
     revisions = {host: ssh(port, "git -C /srv/backend rev-parse HEAD").stdout.strip() for host, port in SSH.items()}
     return {"fingerprint": fingerprint(), "revisions": revisions}
-
-
-SSH = {"sandbox-pm2": 2231, "sandbox-systemd": 2232, "sandbox-docker": 2233}
 
 
 def audit_lines() -> list[dict]:

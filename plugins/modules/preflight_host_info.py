@@ -154,7 +154,16 @@ def unpassworded(text):
 
 
 def git(module, args, cwd, fail=True):
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    # Every call here only reads. Without GIT_OPTIONAL_LOCKS=0, `git status` rewrites .git/index when the
+    # files' inodes or times no longer match its cache (a droplet restored from a snapshot, a copied checkout).
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
+    )
     if proc.returncode != 0 and fail:
         module.fail_json(
             msg="preflight_host_info: git %s failed in %s: %s. Check app_repo and that this user can reach it."

@@ -13,10 +13,8 @@ import pytest
 import yaml
 from conftest import ROOT, SANDBOX_INVENTORY, run
 
-# For runs whose test is about neither: no rehearsal, and npm ci only when the dependencies changed (they
-# do not between the sample's releases). The end-to-end test and the fault matrix keep the defaults.
+# For runs whose test is not about it: no rehearsal. The end-to-end test and the fault matrix keep the defaults.
 NO_REHEARSAL = ("-e", "rehearsal_enabled=false")
-WARM_NPM = ("-e", "code_update_npm_reinstall=when_lockfile_changed")
 
 # Seconds spent in each playbook over the session: where the suite's time goes (printed at its end).
 SPENT: dict[str, list[float]] = defaultdict(list)

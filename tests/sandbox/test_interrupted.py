@@ -14,26 +14,26 @@ import psycopg2
 import pytest
 from conftest import ROOT, run
 
-from .conftest import NO_REHEARSAL, SPENT, WARM_NPM, db, playbook, ssh
+from .conftest import NO_REHEARSAL, SPENT, db, playbook, ssh
 from .test_rollback import MIGRATION_15, assert_release_1, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
 
 # The rehearsal would run migration 15 on a copy first; these tests need production's own deploy.
-MIGRATE = ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", *NO_REHEARSAL, *WARM_NPM]
+MIGRATE = ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", *NO_REHEARSAL]
 
 
 def slow_migration_15(work):
-    """Migration 15 takes 60 s: time enough to kill the run while Prisma applies it."""
+    """Migration 15 takes 30 s: time enough to kill the run while Prisma applies it."""
     sql = work / "prisma" / "migrations" / MIGRATION_15 / "migration.sql"
-    sql.write_text(sql.read_text() + "\nSELECT pg_sleep(60);\n")
+    sql.write_text(sql.read_text() + "\nSELECT pg_sleep(30);\n")
 
 
 def migration_15_running() -> bool:
     try:
         with db() as conn, conn.cursor() as cur:
             cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()"
             )
             return cur.fetchone()[0] > 0
     except psycopg2.Error:
@@ -78,7 +78,7 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
     while migration_15_running() and time.time() < deadline:
         time.sleep(1)
 
-    result = playbook("migrate.yml", *WARM_NPM, "-e", "migration_lock_break=true", expect_rc=2)
+    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
     assert "did not finish its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
     assert_release_1(release_1)
@@ -109,7 +109,7 @@ def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run
     assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
     assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
 
-    result = playbook("migrate.yml", *WARM_NPM, "-e", "migration_lock_break=true", expect_rc=2)
+    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
     assert "did not finish its deploy" in out
     assert_release_1(release_1)

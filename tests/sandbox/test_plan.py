@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-from .conftest import WARM_NPM, db, playbook, production_state
+from .conftest import db, playbook, production_state
 from .test_rollback import assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
@@ -60,7 +60,7 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
         add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
     )
     started = {k: v for k, v in production_state().items() if k.endswith(" started")}
-    out = plain(playbook("migrate.yml", *WARM_NPM, "-e", f"app_version={name}", expect_rc=2))
+    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
     assert "Unique constraint failed: (customer_id)" in out  # Prisma's words for the database's 23505
     assert "Production was not touched" in out
@@ -125,9 +125,7 @@ def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_
     assert production_state() == before
 
     allowed = plain(
-        playbook(
-            "migrate.yml", *WARM_NPM, "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}'
-        )
+        playbook("migrate.yml", "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}')
     )
     assert f"{DROP_PHONE} (NOT additive, allowed by name)" in allowed
     with db() as conn, conn.cursor() as cur:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import HTTP, NO_REHEARSAL, WARM_NPM, db, fingerprint, health, playbook, ssh
+from .conftest import HTTP, NO_REHEARSAL, db, fingerprint, health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -36,7 +36,7 @@ def out(result) -> str:
 @pytest.fixture(scope="module")
 def migrated():
     release_1 = fingerprint()
-    playbook("migrate.yml", *NO_REHEARSAL, *WARM_NPM)
+    playbook("migrate.yml", *NO_REHEARSAL)
     backups = ssh(2230, "ls /var/backups/prisma-migrate/*.dump").stdout.split()
     assert len(backups) == 1
     return {"fingerprint": release_1, "backup": backups[0]}
@@ -53,7 +53,7 @@ def test_undoing_the_last_migration_drops_its_new_empty_tables_and_its_history_r
 
 
 def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
-    playbook("migrate.yml", *NO_REHEARSAL, *WARM_NPM)  # applies the last migration again
+    playbook("migrate.yml", *NO_REHEARSAL)  # applies the last migration again
     assert LAST in history()
     with db() as conn, conn.cursor() as cur:
         cur.execute(
@@ -67,7 +67,7 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
 
 def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migrated):
     backup = migrated["backup"].rsplit("/", 1)[1]
-    result = playbook("rollback.yml", *WARM_NPM, "-e", f"rollback_backup={backup}", "-e", "rollback_app_version=v1")
+    result = playbook("rollback.yml", "-e", f"rollback_backup={backup}", "-e", "rollback_app_version=v1")
     assert "Restored /var/backups/prisma-migrate/" in out(result)
     assert fingerprint() == migrated["fingerprint"]
     assert history() == ["20240115093000_baseline"]

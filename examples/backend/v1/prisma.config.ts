@@ -18,6 +18,17 @@ Result.prototype.addFields = function (fields: Array<{ dataTypeID: number }>) {
   return addFields.call(this, fields)
 }
 
+// The WebAssembly engine arms a 10 s timer (the wait for its advisory lock) and
+// leaves it armed once the lock is taken: every deploy and resolve then idled
+// 10 s before the process exited. Such timers are unref'd: they still fire
+// while the CLI works, and no longer hold it open when it is done.
+const armTimer = global.setTimeout
+global.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  const timer = armTimer(fn, ms, ...args)
+  if ((ms ?? 0) >= 10000) timer.unref()
+  return timer
+}) as typeof setTimeout
+
 // Host, port, user and database are passed separately: with a connectionString
 // the adapter would use the main database as its shadow database. A short idle
 // timeout keeps the pool from holding every command open for 10 s at exit.

@@ -82,6 +82,16 @@ def test_given_a_changed_tracked_file_it_is_listed_and_untracked_files_are_not(t
     assert result["dotenv"] is None  # no .env
 
 
+def test_reading_a_checkout_whose_index_is_stale_leaves_the_index_as_it_was(tmp_path):
+    origin, app, _, _ = origin_and_checkout(tmp_path)
+    # Same content, new times (as on a droplet started from a snapshot): git's cached stat data no longer matches.
+    os.utime(app / "app.js", (1_000_000_000, 1_000_000_000))
+    index = (app / ".git" / "index").read_bytes()
+    result = read(app, origin, "main")
+    assert result["local_changes"] == []
+    assert (app / ".git" / "index").read_bytes() == index, "a read-only check rewrote .git/index"
+
+
 def test_given_a_folder_that_is_no_checkout_only_checkout_and_dotenv_are_read(tmp_path):
     (tmp_path / ".env").write_text("A=1\n")
     result = read(tmp_path, tmp_path / "nowhere", "main")

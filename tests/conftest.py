@@ -11,7 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
-SANDBOX_INVENTORY = ROOT / "inventories" / "sandbox"
+# The sandbox the sandbox tests run against (bin/test runs half of them against inventories/sandbox-b).
+SANDBOX_INVENTORY = ROOT / os.environ.get("SANDBOX_INVENTORY", "inventories/sandbox")
 
 
 def run(cmd: list[str], env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

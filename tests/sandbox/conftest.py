@@ -1,4 +1,8 @@
-"""Every sandbox test module starts from production as it was before any run."""
+"""Every sandbox test module starts from production as it was before any run.
+
+Hosts, ports, container names and the known_hosts file come from the sandbox's inventory
+(SANDBOX_INVENTORY, inventories/sandbox by default), so the same tests run against either sandbox.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ SPENT: dict[str, list[float]] = defaultdict(list)
 
 def playbook(name: str, *args: str, expect_rc: int = 0) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    result = run(["ansible-playbook", "-i", "inventories/sandbox", f"playbooks/{name}", *args])
+    result = run(["ansible-playbook", "-i", str(SANDBOX_INVENTORY), f"playbooks/{name}", *args])
     SPENT[name].append(time.monotonic() - started)
     assert result.returncode == expect_rc, (
         f"{name} rc {result.returncode}:\n{result.stdout[-5000:]}\n{result.stderr[-2000:]}"
@@ -43,14 +47,40 @@ def fresh_sandbox():
     playbook("sandbox_reset.yml")
 
 
+def _inventory() -> tuple[dict, dict]:
+    """The inventory's `all` vars and its hosts with their variables (hosts.yml)."""
+    data = yaml.safe_load((SANDBOX_INVENTORY / "hosts.yml").read_text())["all"]
+    hosts: dict[str, dict] = {}
+
+    def walk(group: dict) -> None:
+        for name, hostvars in (group.get("hosts") or {}).items():
+            hosts.setdefault(name, {}).update(hostvars or {})
+        for sub in (group.get("children") or {}).values():
+            walk(sub or {})
+
+    walk(data)
+    return data.get("vars") or {}, hosts
+
+
+INVENTORY_VARS, HOSTS = _inventory()
+LANE = SANDBOX_INVENTORY.name  # "sandbox" or "sandbox-b": names what is kept apart per sandbox
 SSH_DIR = ROOT / ".sandbox" / "ssh"
+KNOWN_HOSTS = SSH_DIR / ("known_hosts" if LANE == "sandbox" else "known_hosts-" + LANE.split("-", 1)[1])
+BACKUPS = ROOT / "backups" / ("" if LANE == "sandbox" else LANE)
+DB_SSH = HOSTS["sandbox-db"]["ansible_port"]
+DB_PORT = HOSTS["sandbox-db"]["sandbox_pg_port"]
+
+
+def container(host: str) -> str:
+    """The podman container of an inventory host."""
+    return INVENTORY_VARS.get("sandbox_hosts_container_prefix", "") + host
 
 
 def ssh(port: int, command: str, known_hosts=None, strict: str = "yes") -> subprocess.CompletedProcess:
     """Run a command on a droplet over real SSH as deploy, host key checked."""
     return subprocess.run(
         ["ssh", "-F", "/dev/null", "-p", str(port), "-i", str(SSH_DIR / "id_ed25519"),
-         "-o", f"UserKnownHostsFile={known_hosts or SSH_DIR / 'known_hosts'}",
+         "-o", f"UserKnownHostsFile={known_hosts or KNOWN_HOSTS}",
          "-o", f"StrictHostKeyChecking={strict}", "-o", "BatchMode=yes",
          "deploy@127.0.0.1", command],
         capture_output=True, text=True, check=False, timeout=120,
@@ -73,7 +103,8 @@ def health(port: int) -> dict:
 
 
 SECRETS = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "secrets.yml").read_text())
-HTTP = {"sandbox-pm2": 3031, "sandbox-systemd": 3032, "sandbox-docker": 3033}
+APP_HOSTS = ("sandbox-pm2", "sandbox-systemd", "sandbox-docker")
+HTTP = {host: HOSTS[host]["sandbox_http_port"] for host in APP_HOSTS}
 # Release 1's tables and columns: what must survive the migration unchanged.
 FINGERPRINT = {
     "customers": "id, email, company_name, phone, status, created_at",
@@ -87,7 +118,7 @@ FINGERPRINT = {
 
 def db():
     conn = psycopg2.connect(
-        host="127.0.0.1", port=55432, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
+        host="127.0.0.1", port=DB_PORT, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
     )
     conn.autocommit = True
     return conn
@@ -102,7 +133,7 @@ def fingerprint() -> dict:
         return out
 
 
-SSH = {"sandbox-pm2": 2231, "sandbox-systemd": 2232, "sandbox-docker": 2233}
+SSH = {host: HOSTS[host]["ansible_port"] for host in APP_HOSTS}
 
 
 def production_state() -> dict:
@@ -123,10 +154,10 @@ def production_state() -> dict:
     # PM2 runs two workers in cluster mode: each answers with its own start time.
     state["sandbox-pm2 started"] = sorted(
         (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])
-        for p in json.loads(ssh(2231, "pm2 jlist").stdout)
+        for p in json.loads(ssh(SSH["sandbox-pm2"], "pm2 jlist").stdout)
     )
     state["db host"] = ssh(
-        2230,
+        DB_SSH,
         "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
     ).stdout
     return state

@@ -12,15 +12,15 @@ import time
 
 import psycopg2
 import pytest
-from conftest import ROOT, run
+from conftest import ROOT, SANDBOX_INVENTORY, run
 
-from .conftest import NO_REHEARSAL, SPENT, db, playbook, ssh
+from .conftest import DB_SSH, NO_REHEARSAL, SPENT, container, db, playbook, ssh
 from .test_rollback import MIGRATION_15, assert_release_1, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
 
 # The rehearsal would run migration 15 on a copy first; these tests need production's own deploy.
-MIGRATE = ["ansible-playbook", "-i", "inventories/sandbox", "playbooks/migrate.yml", *NO_REHEARSAL]
+MIGRATE = ["ansible-playbook", "-i", str(SANDBOX_INVENTORY), "playbooks/migrate.yml", *NO_REHEARSAL]
 
 
 def slow_migration_15(work):
@@ -73,7 +73,7 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
         os.killpg(migrate.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
         migrate.wait()
     # The killed run left its lock, its lease still running, and the database part-way.
-    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
     deadline = time.time() + 30
     while migration_15_running() and time.time() < deadline:
         time.sleep(1)
@@ -86,9 +86,9 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
 
 def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_returns(release_1, tmp_path):  # noqa: F811
     with deploy_under_way(tmp_path) as (migrate, log):
-        assert ssh(2230, "sudo systemctl stop postgresql").returncode == 0
+        assert ssh(DB_SSH, "sudo systemctl stop postgresql").returncode == 0
         time.sleep(10)  # the deploy fails meanwhile; the rollback waits for the database
-        assert ssh(2230, "sudo systemctl start postgresql").returncode == 0
+        assert ssh(DB_SSH, "sudo systemctl start postgresql").returncode == 0
         assert migrate.wait(timeout=600) == 2, log.read_text()[-3000:]
     text = " ".join(log.read_text().split())
     assert f"migrate deploy failed on migration {MIGRATION_15}" in text
@@ -99,15 +99,24 @@ def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_return
 def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run_undoes_it(release_1, tmp_path):  # noqa: F811
     with deploy_under_way(tmp_path) as (migrate, log):
         # The app host that runs Prisma drops every SSH session and takes no new ones.
-        cut = run(["podman", "exec", "sandbox-pm2", "sh", "-c", "systemctl stop ssh; pkill -KILL -f '[s]shd: deploy'"])
+        cut = run(
+            [
+                "podman",
+                "exec",
+                container("sandbox-pm2"),
+                "sh",
+                "-c",
+                "systemctl stop ssh; pkill -KILL -f '[s]shd: deploy'",
+            ]
+        )
         assert cut.returncode in (0, 1), cut.stderr
         try:
             assert migrate.wait(timeout=600) != 0
         finally:
-            run(["podman", "exec", "sandbox-pm2", "systemctl", "start", "ssh"])
+            run(["podman", "exec", container("sandbox-pm2"), "systemctl", "start", "ssh"])
     text = " ".join(log.read_text().split())
     assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
-    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode == 0
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
 
     result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())

@@ -8,11 +8,11 @@ import hashlib
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
-from .conftest import HTTP, SECRETS, db, fingerprint, get, playbook, production_state, ssh
+from .conftest import BACKUPS, DB_SSH, HTTP, SECRETS, db, fingerprint, get, playbook, production_state, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -22,7 +22,7 @@ def changed(output: str) -> dict[str, int]:
 
 
 def ssh_db(command: str) -> subprocess.CompletedProcess:
-    return ssh(2230, command)
+    return ssh(DB_SSH, command)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_restarts_happen_one_host_at_a_time(first_run):
 
 
 def test_the_backup_is_verified_and_kept_on_both_ends_with_one_checksum(first_run):
-    dumps = sorted((ROOT / "backups" / "sandbox-db").glob("backup_*.dump"))
+    dumps = sorted((BACKUPS / "sandbox-db").glob("backup_*.dump"))
     assert dumps
     local = dumps[-1]
     digest = hashlib.sha256(local.read_bytes()).hexdigest()
@@ -114,7 +114,7 @@ def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_r
             " ".join(result.stdout.split())
         )
         assert fingerprint() == before
-        assert get(3031, "/api/health")[1]["version"] == "2.0.0"
+        assert get(HTTP["sandbox-pm2"], "/api/health")[1]["version"] == "2.0.0"
         assert ssh_db("cat /var/lock/prisma-migrate/holder.json").stdout.strip() == json.dumps(holder)
     finally:
         ssh_db("sudo rm -rf /var/lock/prisma-migrate")
@@ -135,7 +135,7 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
     assert lock and float(lock.group(1)) < 10, lock
     assert re.search(r"^\| Release migration lock \| [\d.]+s \| done \|$", out, re.M)
     saved = re.search(r"Report written to (\S+)\.\{json,md\}", out).group(1)
-    report = json.loads((ROOT / "reports" / saved.split("/reports/")[1]).with_suffix(".json").read_text())
+    report = json.loads(Path(saved + ".json").read_text())
     assert report["outcome"] == "succeeded"
     assert len(report["migrations_applied"]) == 27
     assert report["database"] == "backend@sandbox-db:5432/backend"

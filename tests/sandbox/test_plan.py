@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import SANDBOX_INVENTORY, run
 
-from .conftest import db, playbook, production_state
+from .conftest import LANE, db, playbook, production_state
 from .test_rollback import assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
@@ -38,7 +38,7 @@ def plain(result) -> str:
 def test_the_plan_says_what_a_run_would_do_and_changes_nothing_anywhere(release_1):  # noqa: F811
     before = production_state()
     # The short form a person types, through the project's root playbook.
-    result = run(["ansible-playbook", "migrate.yml", "-i", "inventories/sandbox", "--check"])
+    result = run(["ansible-playbook", "migrate.yml", "-i", str(SANDBOX_INVENTORY), "--check"])
     assert result.returncode == 0, result.stdout[-4000:]
     out = plain(result)
     assert "Migrations pending: 27" in out
@@ -92,21 +92,21 @@ def test_production_runs_only_the_plan_approved(release_1):  # noqa: F811
 
 
 def test_the_cli_shows_progress_and_the_plan_and_exits_nonzero_on_failure():
-    status = run(["prisma-migrate", "status", "sandbox"])
+    status = run(["prisma-migrate", "status", LANE])
     assert status.returncode == 0, status.stdout[-3000:]
     assert "== Status: code, .env, database and migrations, read only." in status.stdout
     said = " ".join(status.stdout.split())
     assert "Prisma says: up_to_date; applied 1, pending []" in said  # of the code each host runs
     assert "Release main brings 27 migration(s) the database has not applied; a run would have work to do" in said
     assert "Lock: free" in status.stdout
-    plan = run(["prisma-migrate", "plan", "sandbox"])
+    plan = run(["prisma-migrate", "plan", LANE])
     assert plan.returncode == 0, plan.stdout[-3000:]
     assert re.search(r"^\[\d\d:\d\d\] == Preflight", plan.stdout, re.M)
     assert "Fingerprint:" in plan.stdout and "Plan only (--check)" in plan.stdout
     assert "prisma-migrate: migrate.yml succeeded" in plan.stdout
     missing = run(["prisma-migrate", "plan", "nowhere"])
     assert missing.returncode == 2 and "no inventory 'nowhere'" in missing.stderr
-    bad = run(["prisma-migrate", "plan", "sandbox", "-e", "app_version=no-such-branch"])
+    bad = run(["prisma-migrate", "plan", LANE, "-e", "app_version=no-such-branch"])
     assert bad.returncode != 0
     assert "FAILED" in bad.stdout and "no-such-branch" in bad.stdout
 

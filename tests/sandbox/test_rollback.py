@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from .conftest import HTTP, SSH, db, fingerprint, health, playbook, ssh
+from .conftest import DB_SSH, HTTP, SSH, db, fingerprint, health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -68,7 +68,7 @@ def release_1():
 
 
 def audit_lines() -> list[dict]:
-    out = ssh(2230, "cat /var/log/prisma-migrate/audit.log 2>/dev/null").stdout
+    out = ssh(DB_SSH, "cat /var/log/prisma-migrate/audit.log 2>/dev/null").stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -83,7 +83,7 @@ def assert_release_1(state: dict):
         assert ssh(port, "git -C /srv/backend rev-parse HEAD").stdout.strip() == state["revisions"][host], host
     for port in HTTP.values():
         assert health(port)["version"] == "1.0.0"
-    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode != 0, "lock left behind"
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0, "lock left behind"
 
 
 def run_failing(*args: str) -> str:
@@ -132,11 +132,11 @@ def test_a_backup_corrupted_after_writing_stops_the_run_before_any_change(releas
     encoded = base64.b64encode(wrapper.encode()).decode()
     install = f"echo {encoded} | base64 -d | sudo tee /usr/local/bin/pg_dump >/dev/null"
     install += " && sudo chmod 755 /usr/local/bin/pg_dump"
-    assert ssh(2230, install).returncode == 0
+    assert ssh(DB_SSH, install).returncode == 0
     try:
         out = run_failing()
     finally:
-        ssh(2230, "sudo rm -f /usr/local/bin/pg_dump")
+        ssh(DB_SSH, "sudo rm -f /usr/local/bin/pg_dump")
     assert "backup verification" in out and "full_read" in out
     assert "database untouched" in out
     assert_release_1(release_1)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import HTTP, NO_REHEARSAL, db, fingerprint, health, playbook, ssh
+from .conftest import DB_SSH, HTTP, NO_REHEARSAL, db, fingerprint, health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -37,7 +37,7 @@ def out(result) -> str:
 def migrated():
     release_1 = fingerprint()
     playbook("migrate.yml", *NO_REHEARSAL)
-    backups = ssh(2230, "ls /var/backups/prisma-migrate/*.dump").stdout.split()
+    backups = ssh(DB_SSH, "ls /var/backups/prisma-migrate/*.dump").stdout.split()
     assert len(backups) == 1
     return {"fingerprint": release_1, "backup": backups[0]}
 
@@ -62,7 +62,7 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
     result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}", expect_rc=2)
     assert "would drop data (verification_requests: 1)" in out(result)
     assert relation("verification_requests") is not None and LAST in history()
-    assert ssh(2230, "test -e /var/lock/prisma-migrate").returncode != 0
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0
 
 
 def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migrated):
@@ -74,14 +74,14 @@ def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migr
     assert all(relation(t) is None for t in NEW_TABLES)
     for port in HTTP.values():
         assert health(port)["version"] == "1.0.0"
-    lines = [json.loads(x) for x in ssh(2230, "cat /var/log/prisma-migrate/audit.log").stdout.splitlines()]
+    lines = [json.loads(x) for x in ssh(DB_SSH, "cat /var/log/prisma-migrate/audit.log").stdout.splitlines()]
     assert lines[-1]["kind"] == "rollback" and lines[-1]["outcome"] == "rolled back"
     assert lines[-1]["backup"].endswith(backup)
 
 
 def test_a_backup_that_changed_since_it_was_written_is_refused_before_anything_stops(migrated):
     backup = migrated["backup"]
-    ssh(2230, f"printf 'x' | dd of={backup} bs=1 seek=1000 conv=notrunc 2>/dev/null")
+    ssh(DB_SSH, f"printf 'x' | dd of={backup} bs=1 seek=1000 conv=notrunc 2>/dev/null")
     result = playbook("rollback.yml", "-e", f"rollback_backup={backup}", expect_rc=2)
     assert "checksum" in out(result)
     for port in HTTP.values():

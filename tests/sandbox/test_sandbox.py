@@ -53,7 +53,7 @@ def wait_for_health(http_port: int, started_after: str, deadline_s: float = 60) 
 
 
 def test_every_droplet_answers_ansible_over_ssh(sandbox_hosts):
-    result = run(["ansible", "all", "-i", "inventories/sandbox", "-m", "ansible.builtin.ping"])
+    result = run(["ansible", "all", "-i", str(SANDBOX_INVENTORY), "-m", "ansible.builtin.ping"])
     assert result.returncode == 0, result.stdout + result.stderr
     for host in sandbox_hosts:
         assert re.search(rf"^{host} \| SUCCESS", result.stdout, re.M), result.stdout
@@ -158,7 +158,7 @@ def test_prisma_migrate_info_reads_the_real_prisma_and_database_over_ssh():
             "ansible",
             "sandbox-pm2",
             "-i",
-            "inventories/sandbox",
+            str(SANDBOX_INVENTORY),
             "-m",
             "prisma_migrate_info",
             "-a",

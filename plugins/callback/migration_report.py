@@ -54,6 +54,7 @@ STEPS = {
 ROLLBACK_PLAY = ("Roll back", "Recover")
 ROLLBACK_STEPS = {
     "app_restart/stop": "Rollback: stop application",
+    "migration_undo": "Rollback: undo migrations",
     "db_restore": "Rollback: restore database",
     "code_update": "Rollback: previous code",
     "app_restart": "Rollback: restart application",
@@ -67,7 +68,7 @@ FACTS = (
     "migrate_deploy_applied",
     "preflight_db_target",
     "app_restart_result",
-    "migrate_result",
+    "migrate_run",
     "migration_plan_result",
     "migration_plan_fingerprint",
     "rehearsal_result",
@@ -185,7 +186,7 @@ class CallbackModule(CallbackBase):
             return
         rows = self._rows()
         # The playbook's own verdict when it got to say it; else what the steps show.
-        result = next(iter(self.facts.get("migrate_result", {}).values()), None) or {}
+        result = (next(iter(self.facts.get("migrate_run", {}).values()), None) or {}).get("result") or {}
         failed = any(r["status"] == "failed" for r in rows) or stats.failures or stats.dark
         outcome = result.get("outcome") or ("failed" if failed else "succeeded")
         total = round(time.time() - self.started, 1)

@@ -26,6 +26,28 @@ def missing_env(values, required):
     return missing
 
 
+def preflight_app_problems(host, app_dir, missing):
+    """What keeps an app host from being deployed to, each with its fix: no checkout, local changes, settings
+    missing from .env (names only), a database it cannot read. `host` is what preflight_host_info returned."""
+    problems = []
+    if not host.get("checkout"):
+        problems.append("%s is not a git checkout. Set app_dir for this host, or clone the app there first." % app_dir)
+    if host.get("local_changes"):
+        problems.append(
+            "%s has local changes to tracked files (%s), which the deploy would not overwrite. Commit or discard"
+            " them on this host first." % (app_dir, ", ".join(host["local_changes"]))
+        )
+    if missing:
+        what = "is missing or unreadable" if host.get("dotenv") is None else "lacks " + ", ".join(missing)
+        problems.append("%s/.env %s. Add them to the .env on this host (values are never printed)." % (app_dir, what))
+    if host.get("database_error") is not None:
+        problems.append(
+            "cannot read the database its .env names: %s. Check that this host reaches the database and the"
+            " credentials in DATABASE_URL." % host["database_error"]
+        )
+    return problems
+
+
 def pg_params(url):
     """A Prisma DATABASE_URL as libpq parameters (host, port, user, password, dbname, sslmode)."""
     try:
@@ -59,15 +81,64 @@ def migration_expect(objects):
     return migration_sql.expectation(objects)
 
 
-def migration_down(sql_text):
-    """Down SQL for a migration that only creates things: {statements, not_invertible}."""
-    try:
-        return {
-            "statements": migration_sql.down_statements(migration_sql.created_objects(sql_text)),
-            "not_invertible": migration_sql.not_invertible(sql_text),
-        }
-    except ValueError as exc:
-        raise AnsibleFilterError("migration_down: %s" % exc) from exc
+def migration_undo_plan(names, sources, failed=()):
+    """How to undo the migrations `names`, newest first, in one transaction.
+
+    `sources` are the migrations' texts ([{name, sql, down}], as preflight_host_info reads a revision or
+    slurped_migrations reads a checkout); `failed` names those that failed part-way. Out:
+    {migrations: [{name, statements, dropped, failed, source}], refused: [{name, why}], refused_msg}.
+
+    A migration that succeeded is undone by its down.sql, else by down SQL generated when it only
+    creates things. One that failed part-way is undone by the generated drops of what of it exists
+    (IF EXISTS): a supplied down.sql assumes all of it ran. What cannot be undone so is refused.
+    """
+    by_name = {s["name"]: s for s in sources}
+    plan = {"migrations": [], "refused": []}
+    for name in names:
+        source = by_name.get(name) or {}
+        up, is_failed = source.get("sql"), name in failed
+        if not up:
+            plan["refused"].append({"name": name, "why": "its migration.sql was not found"})
+            continue
+        try:
+            blocking = migration_sql.not_invertible(up)
+            objects = migration_sql.created_objects(up)
+        except Exception as exc:  # pglast's ParseError, or anything it raises on odd input
+            plan["refused"].append({"name": name, "why": "its migration.sql does not parse: %s" % exc})
+            continue
+        if source.get("down") and not is_failed:
+            statements, origin = [source["down"]], "down.sql"
+        elif blocking:
+            why = "it does more than create things (%s)" % "; ".join(s[:80] for s in blocking[:3])
+            plan["refused"].append({"name": name, "why": why + ("" if is_failed else " and has no down.sql")})
+            continue
+        else:
+            statements = migration_sql.down_statements(objects, if_exists=is_failed)
+            origin = "generated from what of it exists" if is_failed else "generated"
+        plan["migrations"].append(
+            {
+                "name": name,
+                "statements": statements,
+                "dropped": migration_dropped_data("\n".join(statements)),
+                "failed": is_failed,
+                "source": origin,
+            }
+        )
+    plan["refused_msg"] = "; ".join("%s: %s" % (r["name"], r["why"]) for r in plan["refused"])
+    return plan
+
+
+def slurped_migrations(results):
+    """[{name, sql, down}] from a slurp loop over [name, file] pairs (file migration.sql or down.sql)."""
+    import base64
+
+    out = {}
+    for result in results:
+        name, file = result["item"]
+        entry = out.setdefault(name, {"name": name, "sql": None, "down": None})
+        if result.get("content") is not None:
+            entry["sql" if file == "migration.sql" else "down"] = base64.b64decode(result["content"]).decode("utf-8")
+    return list(out.values())
 
 
 def migration_dropped_data(sql_text):
@@ -88,12 +159,14 @@ class FilterModule:
         return {
             "dotenv": dotenv,
             "missing_env": missing_env,
+            "preflight_app_problems": preflight_app_problems,
             "pg_params": pg_params,
             "pg_target": pg_target,
             "pg_url_with_db": pg_url_with_db,
             "migration_objects": migration_objects,
             "migration_expect": migration_expect,
-            "migration_down": migration_down,
             "migration_dropped_data": migration_dropped_data,
+            "migration_undo_plan": migration_undo_plan,
+            "slurped_migrations": slurped_migrations,
             "migration_tree_problems": migration_tree_problems,
         }

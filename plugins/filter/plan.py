@@ -81,6 +81,49 @@ def plan_restarts(hosts, strategies, new_code_hosts, schema_changes):
     return restarts
 
 
+def plan_blocking_msg(blocking):
+    """Why the plan stops on lint findings that can lose or rewrite data, each named, and the two ways on."""
+    import json
+
+    found = " ".join(
+        "[%s:%s %s] %s Statement: %s." % (f["file"], f["line"], f["rule"], f["message"], _truncate(f["statement"], 160))
+        for f in blocking
+    )
+    allow = list(dict.fromkeys(f["migration"] for f in blocking))
+    return (
+        "%d statement(s) can lose or rewrite data, so nothing was backed up or changed. %s Rewrite the migration in"
+        " additive steps (expand, then contract in a later release), or, once a person has checked it, allow it by"
+        " name in the inventory: migration_plan_allow: %s." % (len(blocking), found, json.dumps(allow))
+    )
+
+
+def plan_approval_msg(given, fingerprint):
+    """Why a plan needing approval does not run: a stale approval, or none."""
+    why = (
+        "the plan changed since %s was approved: it is now %s. Review the plan above again" % (given, fingerprint)
+        if given
+        else "this inventory needs the plan approved and none was given"
+    )
+    return (
+        "%s. Nothing was changed. Review the plan (ansible-playbook playbooks/migrate.yml -i <inventory> --check),"
+        " then run with -e approve=<its fingerprint>." % why
+    )
+
+
+def _truncate(text, length):
+    """As Jinja's truncate(length): cut at a word, end with '...', unless within 5 characters of length."""
+    text = text or ""
+    if len(text) <= length + 5:
+        return text
+    return text[: length - 3].rsplit(" ", 1)[0] + "..."
+
+
 class FilterModule:
     def filters(self):
-        return {"plan_fingerprint": plan_fingerprint, "plan_lines": plan_lines, "plan_restarts": plan_restarts}
+        return {
+            "plan_fingerprint": plan_fingerprint,
+            "plan_lines": plan_lines,
+            "plan_restarts": plan_restarts,
+            "plan_blocking_msg": plan_blocking_msg,
+            "plan_approval_msg": plan_approval_msg,
+        }

@@ -25,7 +25,7 @@ def read_migrations(app_dir, url, revision, folder, fail):
     """{revision, paths, migrations} of `revision` (a commit of `url` or of the checkout) under `folder`.
 
     `fail(message)` must not return. Migrations come in the order Prisma applies them, each with its
-    migration.sql (None when the folder has none).
+    migration.sql (`sql`) and the down.sql supplied beside it (`down`), None where the folder has none.
     """
     folder = folder.strip("/")
     git_dir = _git(["rev-parse", "--absolute-git-dir"], app_dir, fail).decode().strip()
@@ -41,11 +41,13 @@ def read_migrations(app_dir, url, revision, folder, fail):
         names = sorted({p[len(folder) + 1 :].split("/")[0] for p in paths if p.count("/") > folder.count("/") + 1})
         migrations = []
         for name in names:
-            path = "%s/%s/migration.sql" % (folder, name)
-            text = None
-            if path in paths:
-                text = _git(["cat-file", "blob", "%s:%s" % (revision, path)], scratch, fail).decode("utf-8")
-            migrations.append({"name": name, "sql": text})
+            texts = {}
+            for key, file in (("sql", "migration.sql"), ("down", "down.sql")):
+                path = "%s/%s/%s" % (folder, name, file)
+                texts[key] = None
+                if path in paths:
+                    texts[key] = _git(["cat-file", "blob", "%s:%s" % (revision, path)], scratch, fail).decode("utf-8")
+            migrations.append({"name": name, **texts})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {"revision": revision, "paths": paths, "migrations": migrations}

@@ -71,33 +71,37 @@ def _quote(name):
     return '"%s"' % name.replace('"', '""')
 
 
-def down_statements(objects):
+def down_statements(objects, if_exists=False):
     """The statements that undo a migration which only created `objects`, in reverse order.
 
     A column added to a table the migration also created goes with the table; constraints and
-    indexes of such a table too.
+    indexes of such a table too. With if_exists, each drops only what is there: the undo of a
+    migration that failed part-way, whose first statements ran and the rest did not.
     """
     created_tables = {o["table"] for o in objects if o["kind"] == "table"}
+    drop = "DROP %s IF EXISTS" if if_exists else "DROP %s"
+    alter = "ALTER TABLE IF EXISTS %s " if if_exists else "ALTER TABLE %s "
     out = []
     for obj in reversed(objects):
         kind, table = obj["kind"], obj.get("table")
         if kind != "table" and kind != "type" and table in created_tables:
             continue
         if kind == "table":
-            out.append("DROP TABLE %s;" % _quote(table))
+            out.append("%s %s;" % (drop % "TABLE", _quote(table)))
         elif kind == "column":
-            out.append("ALTER TABLE %s DROP COLUMN %s;" % (_quote(table), _quote(obj["name"])))
+            out.append(alter % _quote(table) + "%s %s;" % (drop % "COLUMN", _quote(obj["name"])))
         elif kind == "index":
-            out.append("DROP INDEX %s;" % _quote(obj["name"]))
+            out.append("%s %s;" % (drop % "INDEX", _quote(obj["name"])))
         elif kind == "constraint":
-            out.append("ALTER TABLE %s DROP CONSTRAINT %s;" % (_quote(table), _quote(obj["name"])))
+            out.append(alter % _quote(table) + "%s %s;" % (drop % "CONSTRAINT", _quote(obj["name"])))
         elif kind == "type":
-            out.append("DROP TYPE %s;" % _quote(obj["name"]))
+            out.append("%s %s;" % (drop % "TYPE", _quote(obj["name"])))
     return out
 
 
 def not_invertible(sql_text):
-    """Statements of a migration that down_statements cannot undo (data changes, drops, renames, type changes)."""
+    """Statements of a migration that down_statements cannot undo (data changes, drops, renames, type changes);
+    a plain SELECT changes nothing and is not one."""
     from pglast import parse_sql
     from pglast.enums import AlterTableType
 
@@ -109,6 +113,8 @@ def not_invertible(sql_text):
         kind = type(stmt).__name__
         if kind in creating:
             continue
+        if kind == "SelectStmt" and stmt.intoClause is None:
+            continue  # reads (or calls) only: nothing of it to undo
         if kind == "AlterTableStmt" and all(cmd.subtype in adding for cmd in stmt.cmds or ()):
             continue
         out.append(sql_text[raw.stmt_location : raw.stmt_location + (raw.stmt_len or len(sql_text))].strip())

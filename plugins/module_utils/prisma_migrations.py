@@ -234,3 +234,48 @@ def redact(text, secrets):
 
 def _iso(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def deploy_outcome(before, after):
+    """What one `prisma migrate deploy` did, from the rows of _prisma_migrations before and after it.
+
+    applied: migrations finished by this deploy, in the order Prisma applied them (a name can have an
+    older, rolled-back row: only a new finished row counts). failed: migrations this deploy left
+    failed (started, neither finished nor rolled back), each with the log Prisma wrote in its row.
+    """
+    seen = {(r["migration_name"], _iso(r["started_at"])) for r in before}
+    new = [r for r in after if (r["migration_name"], _iso(r["started_at"])) not in seen]
+    new.sort(key=lambda r: (_iso(r["started_at"]) or "", r["migration_name"]))
+    applied = [r["migration_name"] for r in new if r["finished_at"] is not None and r["rolled_back_at"] is None]
+    failed = [
+        {"name": r["migration_name"], "logs": r.get("logs") or ""}
+        for r in new
+        if r["finished_at"] is None and r["rolled_back_at"] is None
+    ]
+    return {"applied": applied, "failed_migrations": failed}
+
+
+DATABASE_ERROR = re.compile(
+    r"(?:Database error code: (?P<code>\w+)\s*)?"
+    r"(?:Database error:\s*\n|Error querying the database:\s*)(?P<message>(?:ERROR|FATAL)?[^\n]*)"
+    r"(?P<detail>(?:\n(?:DETAIL|HINT)[^\n]*)*)"
+)
+
+
+def database_error(text):
+    """The database's own error in Prisma's output or a migration's log: SQLSTATE, message, DETAIL and HINT.
+
+    Falls back to Prisma's last `Error:` line, then to the last line, when no database error is quoted.
+    """
+    found = DATABASE_ERROR.search(text or "")
+    if found and found.group("message").strip():
+        message = found.group("message").strip()
+        if found.group("code"):
+            message = "%s (SQLSTATE %s)" % (message, found.group("code"))
+        detail = " ".join(line.strip() for line in found.group("detail").splitlines() if line.strip())
+        return ("%s %s" % (message, detail)).strip()
+    errors = re.findall(r"^(?:Error: )?(?:ERROR|Error)[: ][^\n]*", text or "", re.MULTILINE)
+    if errors:
+        return errors[-1].strip()
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "Prisma printed nothing"

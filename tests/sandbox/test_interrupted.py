@@ -1,5 +1,6 @@
 """A run killed in the middle of its deploy (controller killed, SSH cut): the next run finds it and puts
-production back as it was before that run, by itself. Nothing half-applied is left silently.
+production back as it was before that run, by itself. Nothing half-applied is left silently, and no write
+the apps acknowledged meanwhile (tests/sandbox/writes.py) is lost.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import psycopg2
 import pytest
 from conftest import ROOT, SANDBOX_INVENTORY, run
 
-from .conftest import DB_SSH, NO_REHEARSAL, SPENT, container, db, playbook, ssh
-from .test_rollback import MIGRATION_15, assert_release_1, branch, release_1  # noqa: F401 (fixture)
+from .conftest import DB_SSH, NO_REHEARSAL, SPENT, assert_no_write_lost, container, db, playbook, ssh, writing
+from .test_rollback import MIGRATION_15, UNDONE, assert_release_1, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
 
@@ -69,34 +70,47 @@ def deploy_under_way(tmp_path):
 
 
 def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1, tmp_path):  # noqa: F811
-    with deploy_under_way(tmp_path) as (migrate, _):
-        os.killpg(migrate.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
-        migrate.wait()
-    # The killed run left its lock, its lease still running, and the database part-way.
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
-    deadline = time.time() + 30
-    while migration_15_running() and time.time() < deadline:
-        time.sleep(1)
+    with writing() as writer:
+        with deploy_under_way(tmp_path) as (migrate, _):
+            os.killpg(migrate.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
+            migrate.wait()
+        # The killed run left its lock, its lease still running, and the database part-way.
+        assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
+        deadline = time.time() + 30
+        while migration_15_running() and time.time() < deadline:
+            time.sleep(1)
 
-    result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
+        result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     out = " ".join(result.stdout.split())
-    assert "did not finish its deploy" in out and "restored from /var/backups/prisma-migrate/backup_" in out
+    assert "did not finish its deploy" in out and UNDONE in out
+    assert_no_write_lost(writer, "controller killed during the deploy, then the next run")
     assert_release_1(release_1)
 
 
 def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_returns(release_1, tmp_path):  # noqa: F811
-    with deploy_under_way(tmp_path) as (migrate, log):
+    with writing() as writer, deploy_under_way(tmp_path) as (migrate, log):
         assert ssh(DB_SSH, "sudo systemctl stop postgresql").returncode == 0
         time.sleep(10)  # the deploy fails meanwhile; the rollback waits for the database
         assert ssh(DB_SSH, "sudo systemctl start postgresql").returncode == 0
         assert migrate.wait(timeout=600) == 2, log.read_text()[-3000:]
     text = " ".join(log.read_text().split())
     assert f"migrate deploy failed on migration {MIGRATION_15}" in text
-    assert "Rolled back: database restored from" in text
+    assert "Rolled back: previous code checked out where it had changed, apps not restarted;" in text and UNDONE in text
+    assert_no_write_lost(writer, "database unreachable for 10 s during migration 15")
     assert_release_1(release_1)
 
 
 def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run_undoes_it(release_1, tmp_path):  # noqa: F811
+    with writing() as writer:
+        out, text = cut_ssh_then_recover(tmp_path)
+    assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
+    assert "did not finish its deploy" in out and UNDONE in out
+    assert_no_write_lost(writer, "SSH to the app host running Prisma cut during the deploy, then the next run")
+    assert_release_1(release_1)
+
+
+def cut_ssh_then_recover(tmp_path) -> tuple[str, str]:
+    """The run whose SSH to the Prisma host is cut (its log), then the next run (its output)."""
     with deploy_under_way(tmp_path) as (migrate, log):
         # The app host that runs Prisma drops every SSH session and takes no new ones.
         cut = run(
@@ -115,10 +129,6 @@ def test_an_ssh_connection_cut_during_the_deploy_keeps_the_lock_and_the_next_run
         finally:
             run(["podman", "exec", container("sandbox-pm2"), "systemctl", "start", "ssh"])
     text = " ".join(log.read_text().split())
-    assert "INTERRUPTED: sandbox-pm2 stopped answering during the run" in text, text[-3000:]
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
-
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0, "the lock is kept"
     result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
-    out = " ".join(result.stdout.split())
-    assert "did not finish its deploy" in out
-    assert_release_1(release_1)
+    return " ".join(result.stdout.split()), text

@@ -12,7 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BACKUPS, DB_SSH, HTTP, SECRETS, db, fingerprint, get, playbook, production_state, ssh
+from .conftest import (
+    BACKUPS,
+    DB_SSH,
+    HTTP,
+    SECRETS,
+    assert_no_write_lost,
+    db,
+    fingerprint,
+    get,
+    playbook,
+    production_state,
+    ssh,
+    writing,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,8 +43,20 @@ def first_run():
     state = production_state()
     before = fingerprint()
     started = {host: get(port, "/api/health")[1]["startedAt"] for host, port in HTTP.items()}
-    result = playbook("migrate.yml")
-    return {"state": state, "before": before, "started": started, "out": result.stdout + result.stderr}
+    with writing() as writer:  # production's writes go on through the run, its restarts included
+        result = playbook("migrate.yml")
+    return {
+        "state": state,
+        "before": before,
+        "started": started,
+        "out": result.stdout + result.stderr,
+        "writer": writer,
+    }
+
+
+def test_no_write_acknowledged_during_the_run_is_lost(first_run):
+    stats = assert_no_write_lost(first_run["writer"], "none: a run that succeeds")
+    assert stats["refused"] == 0, stats  # every host answered every write with its own code, old or new
 
 
 def test_a_run_takes_production_from_27_pending_to_up_to_date(first_run):

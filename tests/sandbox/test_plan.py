@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import SANDBOX_INVENTORY, run
 
-from .conftest import LANE, db, playbook, production_state
+from .conftest import LANE, assert_no_write_lost, db, playbook, production_state, writing
 from .test_rollback import assert_release_1, audit_lines, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
@@ -60,11 +60,13 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
         add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
     )
     started = {k: v for k, v in production_state().items() if k.endswith(" started")}
-    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    with writing() as writer:
+        out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    assert_no_write_lost(writer, "a migration that breaks on real data (rehearsal)")
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
     assert "Unique constraint failed: (customer_id)" in out  # Prisma's words for the database's 23505
     assert "Production was not touched" in out
-    assert "Rolled back: database untouched, previous code checked out" in out
+    assert "Rolled back: previous code checked out where it had changed, apps not restarted; database untouched" in out
     assert_release_1(release_1)
     assert {k: v for k, v in production_state().items() if k.endswith(" started")} == started, "nothing restarts"
     with db() as conn, conn.cursor() as cur:
@@ -80,7 +82,9 @@ def test_production_runs_only_the_plan_approved(release_1):  # noqa: F811
     assert f"drop --check and add -e approve={fingerprint_}" in plan
     before = production_state()
 
-    refused = plain(playbook("migrate.yml", *gate, expect_rc=2))
+    with writing() as writer:
+        refused = plain(playbook("migrate.yml", *gate, expect_rc=2))
+    assert_no_write_lost(writer, "a plan not approved on a production inventory")
     assert "this inventory needs the plan approved and none was given" in refused
     stale = plain(playbook("migrate.yml", *gate, "-e", "approve=0123456789ab", expect_rc=2))
     assert f"the plan changed since 0123456789ab was approved: it is now {fingerprint_}" in stale
@@ -118,7 +122,9 @@ def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_
         add_migration(DROP_PHONE, '-- AlterTable\nALTER TABLE "customers" DROP COLUMN "phone";\n'),
     )
     before = production_state()
-    out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    with writing() as writer:
+        out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
+    assert_no_write_lost(writer, "a destructive migration in the release")
     assert "plan: 1 statement(s) can lose or rewrite data, so nothing was backed up or changed" in out
     assert f"[prisma/migrations/{DROP_PHONE}/migration.sql:2 drop-column] Drops column customers.phone" in out
     assert f'migration_plan_allow: ["{DROP_PHONE}"]' in out

@@ -1,10 +1,12 @@
 """Fault injection: a run that fails leaves production as it found it, by itself.
 
 Every test starts from release 1 (the fault is rolled back), injects one fault,
-runs migrate.yml and asserts: the run fails naming host, step and cause; every
-row of every release-1 table is identical (fingerprint); the schema, the
-migration history, the code on each host and the served version are release
-1's; the apps answer; the lock is free; the audit log has the run's line.
+runs migrate.yml under production's write traffic (tests/sandbox/writes.py, 25
+writes/s through the apps) and asserts: the run fails naming host, step and
+cause; every write the apps acknowledged is in production; every row of every
+release-1 table is identical (fingerprint); the schema, the applied migrations,
+the code on each host and the served version are release 1's; the apps answer;
+the lock is free; the audit log has the run's line.
 The matrix in docs/fault-matrix.md lists each fault with where it is caught.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from .conftest import DB_SSH, HTTP, SSH, db, fingerprint, health, playbook, ssh
+from .conftest import DB_SSH, HTTP, SSH, assert_no_write_lost, db, fingerprint, health, playbook, ssh, writing
 
 pytestmark = pytest.mark.sandbox
 
@@ -75,10 +77,14 @@ def audit_lines() -> list[dict]:
 def assert_release_1(state: dict):
     assert fingerprint() == state["fingerprint"]
     with db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT migration_name FROM _prisma_migrations ORDER BY started_at")
+        # A migration that failed part-way keeps its row, marked rolled back, as `prisma migrate resolve` leaves it.
+        cur.execute("SELECT migration_name FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY started_at")
         assert [r[0] for r in cur.fetchall()] == ["20240115093000_baseline"]
         cur.execute("SELECT to_regclass('verification_requests')")
         assert cur.fetchone()[0] is None
+        # Undone, not restored: no database was swapped in (the writes since the backup stay where they are).
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend\\_%'")
+        assert cur.fetchall() == []
     for host, port in SSH.items():
         assert ssh(port, "git -C /srv/backend rev-parse HEAD").stdout.strip() == state["revisions"][host], host
     for port in HTTP.values():
@@ -91,35 +97,61 @@ def run_failing(*args: str) -> str:
     return " ".join((result.stdout + result.stderr).split())
 
 
+UNDONE = "migration(s) undone with their down SQL in one transaction, no write discarded"
+
+
+def run_failing_under_writes(fault: str, *args: str) -> str:
+    """The failing run with production's writes going on; none of those acknowledged may be lost."""
+    with writing() as writer:
+        out = run_failing(*args)
+    assert_no_write_lost(writer, fault)
+    return out
+
+
 def test_failing_sql_in_migration_15_of_27_is_rolled_back(release_1, tmp_path):
     name = branch(tmp_path, "fail15", fail_migration_15)
     # The rehearsal would catch it on a copy first (test_plan.py): off, to fail production's own deploy.
-    out = run_failing("-e", f"app_version={name}", "-e", "rehearsal_enabled=false")
+    out = run_failing_under_writes(
+        "failing SQL in migration 15 of 27", "-e", f"app_version={name}", "-e", "rehearsal_enabled=false"
+    )
     assert f"migrate deploy failed on migration {MIGRATION_15}" in out
     assert "function no_such_function() does not exist" in out
-    assert "Rolled back: database restored from /var/backups/prisma-migrate/backup_" in out
+    # 14 applied and the 15th's partial objects, undone newest first in one transaction; nothing restarted.
+    assert f"Rolled back: previous code checked out where it had changed, apps not restarted; 15 {UNDONE}" in out
     assert_release_1(release_1)
     last = audit_lines()[-1]
     assert last["outcome"] == "rolled back" and "no_such_function" in last["failure"]
-    # The database as the failed run left it is kept, not dropped: 14 migrations and the failed one.
     with db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend_failed_%' ORDER BY datname DESC")
-        assert cur.fetchone() is not None
+        cur.execute(
+            "SELECT rolled_back_at IS NOT NULL FROM _prisma_migrations WHERE migration_name = %s", (MIGRATION_15,)
+        )
+        assert cur.fetchall() == [(True,)]
 
 
 def test_a_schema_assertion_failure_after_deploy_is_rolled_back(release_1):
     expect = {"schema_assert_expect": {"tables": {"verification_requests": {"columns": {"approved_at": "text"}}}}}
-    out = run_failing("-e", json.dumps(expect), "-e", "rehearsal_enabled=false")
+    out = run_failing_under_writes(
+        "schema assertion fails after the deploy", "-e", json.dumps(expect), "-e", "rehearsal_enabled=false"
+    )
     assert "schema assertion" in out and "approved_at" in out
-    assert "Rolled back: database restored" in out
+    assert f"27 {UNDONE}" in out
     assert_release_1(release_1)
 
 
 def test_a_health_check_failing_after_restart_is_rolled_back(release_1, tmp_path):
     name = branch(tmp_path, "unhealthy", break_session_endpoint)
-    out = run_failing("-e", f"app_version={name}")
+    # The forward run's checks set by extra vars, one that release 1 cannot pass among them: the rollback's
+    # gate runs its own checks against the release it puts back, not these.
+    checks = {"health_gate_checks": [
+        {"path": "/api/auth/validate-session", "token": "session"}, {"path": "/api/release-2-only", "token": ""}
+    ]}  # fmt: skip
+    out = run_failing_under_writes(
+        "health check fails after the restart", "-e", f"app_version={name}", "-e", json.dumps(checks)
+    )
     assert "sandbox-pm2: health gate: /api/auth/validate-session -> 500" in out
-    assert "Rolled back: database restored" in out
+    assert (
+        f"Rolled back: previous code checked out where it had changed, apps restarted and healthy; 27 {UNDONE}" in out
+    )
     assert_release_1(release_1)
 
 
@@ -134,7 +166,7 @@ def test_a_backup_corrupted_after_writing_stops_the_run_before_any_change(releas
     install += " && sudo chmod 755 /usr/local/bin/pg_dump"
     assert ssh(DB_SSH, install).returncode == 0
     try:
-        out = run_failing()
+        out = run_failing_under_writes("backup corrupted after writing")
     finally:
         ssh(DB_SSH, "sudo rm -f /usr/local/bin/pg_dump")
     assert "backup verification" in out and "full_read" in out
@@ -143,7 +175,7 @@ def test_a_backup_corrupted_after_writing_stops_the_run_before_any_change(releas
 
 
 def test_too_little_disk_for_the_backup_stops_the_run_in_preflight(release_1):
-    out = run_failing("-e", "preflight_disk_factor=100000000")
+    out = run_failing_under_writes("disk too small for the backup", "-e", "preflight_disk_factor=100000000")
     assert "sandbox-db: preflight: /var/backups/prisma-migrate has" in out
     assert "Free space there or set backup_dir elsewhere" in out
     assert_release_1(release_1)
@@ -158,7 +190,7 @@ def add_empty_duplicate(work: Path):
 
 def test_an_empty_migration_folder_is_found_in_preflight_and_nothing_is_changed(release_1, tmp_path):
     name = branch(tmp_path, "emptyfolder", add_empty_duplicate)
-    out = run_failing("-e", f"app_version={name}")
+    out = run_failing_under_writes("empty migration folder beside its near-duplicate", "-e", f"app_version={name}")
     assert "sandbox-pm2: preflight: revision emptyfolder" in out and "cannot be deployed as it is" in out
     assert "Migration folder 20251204175644_consolidate_verification_service has no migration.sql" in out
     assert "P3015" in out and "share one name under different timestamps" in out
@@ -172,7 +204,7 @@ def test_a_migration_applied_by_hand_is_found_and_baselined_only_when_its_schema
     sql = (ROOT / "examples/backend/v2/prisma/migrations" / SESSIONS / "migration.sql").read_text()
     with db() as conn, conn.cursor() as cur:
         cur.execute(sql)  # what someone did by hand with psql
-    out = run_failing()
+    out = run_failing_under_writes("tables already present from a manual apply")
     assert f"{SESSIONS} is pending, but everything it creates already exists (table sessions" in out
     assert "database untouched" in out
     assert fingerprint() == release_1["fingerprint"]

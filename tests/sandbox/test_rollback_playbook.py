@@ -44,7 +44,7 @@ def migrated():
 
 def test_undoing_the_last_migration_drops_its_new_empty_tables_and_its_history_row(migrated):
     result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}")
-    assert "Undid 20251204_consolidate_verification_service with generated down SQL" in out(result)
+    assert "Undid 20251204_consolidate_verification_service with their down SQL in one transaction" in out(result)
     assert relation("verification_requests") is None
     assert LAST not in history() and len(history()) == 27
     assert fingerprint() == migrated["fingerprint"]
@@ -60,7 +60,7 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
             "INSERT INTO verification_requests (id, customer_id, type) SELECT 'vr1', id, 'kyc' FROM customers LIMIT 1"
         )
     result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}", expect_rc=2)
-    assert "would drop data (verification_requests: 1)" in out(result)
+    assert "would drop data written since (verification_requests: 1)" in out(result)
     assert relation("verification_requests") is not None and LAST in history()
     assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0
 

@@ -1,6 +1,7 @@
 'use strict'
 // Sample backend standing for the runbook's Node.js + Prisma + PostgreSQL app.
-// Endpoints are the runbook's three health checks; everything is logged to stdout.
+// Endpoints are the runbook's three health checks and one write (a payment, idempotent by its key,
+// which no health check needs); everything is logged to stdout.
 const fs = require('node:fs')
 const http = require('node:http')
 const path = require('node:path')
@@ -65,10 +66,44 @@ const routes = {
   }
 }
 
+function readJson (req) {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk) => {
+      text += chunk
+      if (text.length > 10000) reject(new Error('request body too large'))
+    })
+    req.on('end', () => {
+      try { resolve(text ? JSON.parse(text) : {}) } catch (err) { reject(err) }
+    })
+    req.on('error', reject)
+  })
+}
+
+// Writes, as production takes them during a run: one row per request; a retry with the same
+// Idempotency-Key writes nothing more (201 created, 200 already there).
+const writes = {
+  async '/api/payments' (req) {
+    if (!roleOf(bearer(req))) return [401, { error: 'session token required' }]
+    const key = req.headers['idempotency-key'] || ''
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(key)) return [400, { error: 'Idempotency-Key header required' }]
+    const body = await readJson(req)
+    const amount = Number(body.amount ?? 1)
+    if (!(amount > 0)) return [400, { error: 'amount must be positive' }]
+    const { rows } = await pool.query(
+      `INSERT INTO payments (id, customer_id, amount, status, reference)
+       SELECT $1, COALESCE($2, (SELECT id FROM customers ORDER BY id LIMIT 1)), $3, 'pending', $4
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      ['w-' + key, body.customerId || null, amount, 'ref-' + key])
+    return [rows.length ? 201 : 200, { id: 'w-' + key, created: rows.length > 0 }]
+  }
+}
+
 const server = http.createServer(async (req, res) => {
   const t0 = Date.now()
   const url = new URL(req.url, 'http://localhost')
-  const handler = req.method === 'GET' && routes[url.pathname]
+  const handler = (req.method === 'GET' && routes[url.pathname]) || (req.method === 'POST' && writes[url.pathname])
   let status = 404
   let body = { error: 'not found' }
   if (handler) {

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
+import migration_sql as ms  # noqa: E402
 from migration_sql import created_objects, expectation  # noqa: E402
 
 MIGRATIONS = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
@@ -58,3 +59,21 @@ def test_the_expectation_asserts_tables_columns_and_indexes():
 def test_sql_that_does_not_parse_is_an_error_not_a_crash():
     with pytest.raises(ValueError, match="does not parse"):
         created_objects("CREATE TABLE (;")
+
+
+def test_a_select_is_nothing_to_undo_and_an_update_is():
+    sql = 'CREATE TABLE "t" ("id" TEXT);\nSELECT no_such_function();\nUPDATE "customers" SET "status" = \'x\';'
+    assert ms.not_invertible(sql) == ['UPDATE "customers" SET "status" = \'x\'']
+
+
+def test_the_undo_of_a_migration_that_failed_part_way_drops_only_what_exists():
+    objects = ms.created_objects(
+        'CREATE TABLE "t" ("id" TEXT);\nALTER TABLE "customers" ADD COLUMN "kyc" TEXT;\n'
+        'CREATE INDEX "c_kyc" ON "customers"("kyc");'
+    )
+    assert ms.down_statements(objects, if_exists=True) == [
+        'DROP INDEX IF EXISTS "c_kyc";',
+        'ALTER TABLE IF EXISTS "customers" DROP COLUMN IF EXISTS "kyc";',
+        'DROP TABLE IF EXISTS "t";',
+    ]
+    assert ms.down_statements(objects)[0] == 'DROP INDEX "c_kyc";'

@@ -186,3 +186,64 @@ def test_a_revisions_file_list_shows_the_runbooks_empty_duplicate_folder():
 
 def test_a_clean_revision_has_no_known_issues():
     assert pm.tree_problems(["prisma/migrations/20240115093000_baseline/migration.sql"]) == []
+
+
+def at(row_, minutes):
+    return {**row_, "started_at": T0 + dt.timedelta(minutes=minutes)}
+
+
+def test_a_deploy_applied_what_it_finished_in_order_whatever_the_folder_names():
+    before = [at(row("0_base"), 0)]
+    after = before + [at(row("2_b.v2"), 2), at(row("1_a-fix"), 1), at(row("3_c", finished=False, logs="x"), 3)]
+    outcome = pm.deploy_outcome(before, after)
+    assert outcome["applied"] == ["1_a-fix", "2_b.v2"]
+    assert outcome["failed_migrations"] == [{"name": "3_c", "logs": "x"}]
+
+
+def test_a_migration_rolled_back_before_and_applied_now_counts_once():
+    before = [at(row("1_a", finished=False, rolled_back=True), 0)]
+    after = before + [at(row("1_a"), 5)]
+    assert pm.deploy_outcome(before, after) == {"applied": ["1_a"], "failed_migrations": []}
+
+
+def test_a_deploy_with_nothing_new_applied_nothing():
+    rows = [at(row("1_a"), 0), at(row("2_b", finished=False), 1)]
+    assert pm.deploy_outcome(rows, rows) == {"applied": [], "failed_migrations": []}
+
+
+# As Prisma 6 prints a failed migration (P3018), and as the offline path's driver adapter words it.
+PRISMA_P3018 = """Error: P3018
+
+A migration failed to apply. New migrations cannot be applied before the error is recovered from.
+
+Migration name: 20251205090000_require_document_property
+
+Database error code: 23502
+
+Database error:
+ERROR: column "property_id" of relation "documents" contains null values
+HINT: Fill the column first.
+
+DbError { severity: "ERROR", code: SqlState(E23502) }
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            PRISMA_P3018,
+            'ERROR: column "property_id" of relation "documents" contains null values (SQLSTATE 23502)'
+            " HINT: Fill the column first.",
+        ),
+        (
+            'Error querying the database: ERROR: relation "nope" does not exist\n',
+            'ERROR: relation "nope" does not exist',
+        ),
+        ("Applying migration `1_a`\nError: external connector error\n", "Error: external connector error"),
+        ("something odd\nlast words\n", "last words"),
+        ("", "Prisma printed nothing"),
+    ],
+)
+def test_the_databases_own_error_is_quoted(text, error):
+    assert pm.database_error(text) == error

@@ -1,4 +1,5 @@
-"""prisma_migration_down on a real PostgreSQL, with down SQL generated from the sample's real migrations."""
+"""prisma_migration_down on a real PostgreSQL, with down SQL planned (migration_undo_plan) from the sample's real
+migrations."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from conftest import ROOT
 from ..conftest import PRISMA_HISTORY_DDL, run_module
 
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
-from migrate import migration_down, migration_dropped_data  # noqa: E402
+from migrate import migration_undo_plan  # noqa: E402
 
 MIGRATIONS = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
 SESSIONS = "20251002100000_create_sessions"
@@ -38,13 +39,12 @@ def db(database):
     return url, conn
 
 
-def down(url, name, **extra):
-    sql = (MIGRATIONS / name / "migration.sql").read_text()
-    plan = migration_down(sql)
-    assert plan["not_invertible"] == []
-    args = {"database_url": url, "name": name, "statements": plan["statements"]}
-    args["dropped"] = migration_dropped_data(" ".join(plan["statements"]))
-    args.update(extra)
+def down(url, *names, failed=(), **extra):
+    """Undo `names` (newest first) as the rollback does: planned by migration_undo_plan, one module call."""
+    sources = [{"name": n, "sql": (MIGRATIONS / n / "migration.sql").read_text(), "down": None} for n in names]
+    plan = migration_undo_plan(list(names), sources, failed)
+    assert plan["refused"] == []
+    args = {"database_url": url, "migrations": plan["migrations"], **extra}
     return run_module("prisma_migration_down", args, check=args.pop("_check", False))
 
 
@@ -74,7 +74,7 @@ def test_data_in_what_would_be_dropped_is_refused_unless_allowed(db):
         "INSERT INTO sessions (id, user_id, token_hash, expires_at) VALUES ('s1', 'u1', 'h', now() + interval '1 day')"
     )
     result = down(url, SESSIONS)
-    assert result["failed"] and "would drop data (sessions: 1)" in result["msg"]
+    assert result["failed"] and "would drop data written since (sessions: 1)" in result["msg"]
     assert exists(conn, "sessions") and history(conn) == [SESSIONS]
     assert not down(url, SESSIONS, allow_data_loss=True).get("failed")
     assert not exists(conn, "sessions")
@@ -93,18 +93,51 @@ def test_only_the_newest_migration_can_be_undone(db):
         assert cur.fetchone()[0] == 0
 
 
-def test_a_failed_migration_is_left_to_prisma_migrate_resolve(db):
+def test_several_migrations_are_undone_newest_first_in_one_transaction(db):
+    url, conn = db
+    apply(conn, TIMEZONE)
+    result = down(url, TIMEZONE, SESSIONS)
+    assert not result.get("failed"), result.get("msg")
+    assert result["undone"] == [TIMEZONE, SESSIONS] and history(conn) == []
+    assert not exists(conn, "sessions")
+
+
+def test_oldest_first_is_refused(db):
+    url, conn = db
+    apply(conn, TIMEZONE)
+    result = down(url, SESSIONS, TIMEZONE)
+    assert result["failed"] and "undo newest first" in result["msg"]
+    assert history(conn) == [SESSIONS, TIMEZONE]
+
+
+def test_a_migration_that_failed_part_way_loses_what_of_it_ran_and_is_marked_rolled_back(db):
+    url, conn = db
+    # Its first statements ran (the table), the rest did not (its indexes): Prisma marked it failed.
+    conn.cursor().execute("DROP INDEX IF EXISTS sessions_token_hash_key")
+    conn.cursor().execute("UPDATE _prisma_migrations SET finished_at = NULL")
+    result = down(url, SESSIONS, failed=[SESSIONS])
+    assert not result.get("failed"), result.get("msg")
+    assert not exists(conn, "sessions")
+    with conn.cursor() as cur:
+        cur.execute("SELECT migration_name, rolled_back_at IS NOT NULL FROM _prisma_migrations")
+        assert cur.fetchall() == [(SESSIONS, True)]  # as `prisma migrate resolve --rolled-back` leaves it
+
+
+def test_a_failed_migration_named_as_succeeded_is_refused(db):
     url, conn = db
     conn.cursor().execute("UPDATE _prisma_migrations SET finished_at = NULL")
     result = down(url, SESSIONS)
-    assert result["failed"] and "resolve --rolled-back" in result["msg"]
+    assert result["failed"] and "undo it as failed" in result["msg"]
 
 
 def test_a_statement_that_fails_changes_nothing(db):
     url, conn = db
     result = run_module(
         "prisma_migration_down",
-        {"database_url": url, "name": SESSIONS, "statements": ['DROP TABLE "sessions";', "SELECT no_such_function();"]},
+        {
+            "database_url": url,
+            "migrations": [{"name": SESSIONS, "statements": ['DROP TABLE "sessions";', "SELECT no_such_function();"]}],
+        },
     )
     assert result["failed"] and "Nothing was changed" in result["msg"]
     assert exists(conn, "sessions") and history(conn) == [SESSIONS]

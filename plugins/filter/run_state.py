@@ -1,0 +1,181 @@
+"""How a migrate.yml run ended, in one place: its outcome, the message that fails it, its report lines,
+what the lock keeps, and its audit entry. migrate.yml's last play gathers one fact (`run`, described in
+`migrate_run_state`) and reads everything it says from this filter's answer."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+AFTER_FAILED_ROLLBACK = 'The lock is kept: see the README, "After a failed rollback".'
+
+
+def _outcome(run):
+    if run.get("check_mode"):
+        return "planned"
+    if run.get("lost"):
+        return "interrupted"
+    if run.get("rollback_failure"):
+        return "rollback failed"
+    if run.get("recovered"):
+        return "recovered, schema kept" if run.get("schema_kept") else "recovered"
+    if not run.get("work"):
+        return "up to date"
+    if not run.get("failures"):
+        return "succeeded"
+    return "rolled back, schema kept" if run.get("schema_kept") else "rolled back"
+
+
+def _schema(run):
+    """What became of the schema the deploy changed: undone, kept (and why), or restored."""
+    if run.get("schema_kept"):
+        return (
+            "the schema stays as the deploy left it, the previous code running on it: undoing it was refused (%s)."
+            " The lock is kept: a person decides, then undoes it by hand (rollback.yml -e rollback_migrations=...)"
+            " or deploys again (-e migration_lock_break=true)" % run["schema_kept"]
+        )
+    if run.get("restored_as"):
+        return "database restored from %s (the database as it was is kept as %s)" % (
+            run.get("restored_from") or (run.get("backup") or {}).get("file"),
+            run["restored_as"],
+        )
+    undone = run.get("undone") or []
+    if undone:
+        return "%d migration(s) undone with their down SQL in one transaction, no write discarded" % len(undone)
+    return "database untouched"
+
+
+def _rolled_back(run):
+    """What the rollback after a failure did, in one sentence."""
+    if run.get("rollback_failure"):
+        return "ROLLBACK FAILED: %s. %s" % (run["rollback_failure"], AFTER_FAILED_ROLLBACK)
+    return "Rolled back: previous code checked out where it had changed%s; %s." % (
+        ", apps restarted and healthy" if run.get("restarted") else ", apps not restarted",
+        _schema(run),
+    )
+
+
+def _failure(run, outcome):
+    """The message the run fails with ('' when it does not fail)."""
+    if outcome == "interrupted":
+        return (
+            "INTERRUPTED: %s stopped answering during the run, so it could neither finish nor roll back there."
+            " The lock is kept and records what to undo: once every host answers, run again with"
+            " -e migration_lock_break=true; that run undoes what this one began." % ", ".join(run["lost"])
+        )
+    failures = run.get("failures") or []
+    if run.get("recovered") and not run.get("rollback_failure"):
+        return (
+            "Run %s did not finish its deploy (its lock was taken over). This run put production back as it was"
+            " before that run: each host's previous code checked out, apps restarted and healthy; %s."
+            " Nothing was migrated%s"
+            % (run["recovered"], _schema(run), "." if run.get("schema_kept") else ": run again.")
+        )
+    if run.get("rollback_failure") and not failures:
+        return "RECOVERY FAILED: %s. %s" % (run["rollback_failure"], AFTER_FAILED_ROLLBACK)
+    if failures:
+        return "Migration failed: %s %s" % (failures[0]["msg"], _rolled_back(run))
+    return ""
+
+
+def _report(run):
+    """The lines a run that does not fail prints."""
+    if not run.get("work"):
+        return ["Database schema is up to date and every app host runs %s." % run.get("version")]
+    if run.get("check_mode"):
+        approve = run.get("plan_fingerprint")
+        return [
+            "Plan only (--check): nothing was changed. To run it, drop --check%s."
+            % ((" and add -e approve=" + approve) if approve else "")
+        ]
+    backup = run.get("backup") or {}
+    return [
+        "Database: %s" % run.get("db_target"),
+        "Applied: %d migration(s)" % len(run.get("applied") or []),
+        "Backup: %s (sha256 %s)" % (backup.get("file"), backup.get("sha256")),
+        "Code: %s" % [(sha or "")[:12] for sha in (run.get("code") or {}).values()],
+        "Restarted: %s" % (run.get("restarts") or {}),
+    ]
+
+
+def _lock_reason(run):
+    """Why the lock stays held ('' releases it)."""
+    if run.get("lost"):
+        return (
+            "hosts became unreachable: %s; once they answer, run again with -e migration_lock_break=true"
+            " and that run undoes what this one began" % ", ".join(run["lost"])
+        )
+    if run.get("rollback_failure"):
+        return "rollback failed: %s" % run["rollback_failure"]
+    if run.get("schema_kept"):
+        return "schema was kept as the deploy left it (%s); undo it by hand or deploy again" % run["schema_kept"]
+    return ""
+
+
+def _first_failure(recorded):
+    """A recorded failure list ([{host, task, msg}], playbooks/tasks/record_failure.yml) as one sentence."""
+    if isinstance(recorded, str):
+        return recorded
+    if not recorded:
+        return ""
+    first = recorded[0]
+    msg = first.get("msg") or "a step failed"
+    host = first.get("host")
+    return msg if not host or msg.startswith(host + ":") else "%s: %s" % (host, msg)
+
+
+def migrate_run_state(run):
+    """Everything the end of a migrate.yml run says, from the one fact its last play gathers.
+
+    `run` holds: check_mode; work (preflight found work); lost (hosts that dropped out); failures
+    ([{host, task, msg}]); rollback_failure (the same list, or a sentence); recovered (the dead run's
+    id); undone (migrations the rollback undid); schema_kept (why the undo was refused); restored_as
+    and restored_from (a restore's kept database and backup); restarted (hosts the run restarted);
+    backup ({file, sha256}); applied; version; plan_fingerprint; db_target; code ({host: revision
+    after}); restarts ({host: strategy}); revisions ({host: revision before}). Missing keys are empty.
+    """
+    if not isinstance(run, dict):
+        raise AnsibleFilterError("migrate_run_state: expected a dict, got %s" % type(run).__name__)
+    run = dict(run, rollback_failure=_first_failure(run.get("rollback_failure")))
+    outcome = _outcome(run)
+    failure = _failure(run, outcome)
+    failures = run.get("failures") or []
+    backup = run.get("backup") or {}
+    return {
+        "outcome": outcome,
+        "failure": failure,
+        "report": [] if failure else _report(run),
+        "lock_reason": _lock_reason(run),
+        "undone": run.get("undone") or [],
+        "entry": {
+            "kind": "migrate",
+            "revisions": run.get("revisions") or {},
+            "migrations": run.get("applied") or [],
+            "backup": backup.get("file"),
+            "backup_sha256": backup.get("sha256"),
+            "outcome": outcome,
+            "failure": failures[0]["msg"] if failures else None,
+        },
+        # What the report callback reads (plugins/callback/migration_report.py).
+        "result": {
+            "outcome": outcome,
+            "failure": failures[0] if failures else None,
+            "rollback_failure": run.get("rollback_failure") or None,
+            "restored": bool(run.get("restored_as")),
+        },
+    }
+
+
+def migrate_run_clear(db_facts):
+    """Whether a run's next step may go, by what its database host's facts record: no failure, no
+    failed rollback, and no dead run's deploy (stage deploy in the lock taken over) being undone."""
+    interrupted = (db_facts.get("migration_lock_interrupted") or {}).get("state") or {}
+    return not (
+        db_facts.get("migrate_failures")
+        or db_facts.get("migrate_rollback_failure")
+        or interrupted.get("stage") == "deploy"
+    )
+
+
+class FilterModule:
+    def filters(self):
+        return {"migrate_run_state": migrate_run_state, "migrate_run_clear": migrate_run_clear}

@@ -1,0 +1,94 @@
+"""What the roles say when they stop a run, and how an undo is planned: the filters that hold that logic."""
+
+from __future__ import annotations
+
+import base64
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+import lock  # noqa: E402
+import migrate  # noqa: E402
+import plan  # noqa: E402
+
+MIGRATIONS = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
+SESSIONS = "20251002100000_create_sessions"
+
+
+def test_a_blocking_finding_names_file_line_rule_and_how_to_allow_it():
+    finding = {
+        "file": "prisma/migrations/1_drop/migration.sql",
+        "line": 1,
+        "rule": "drop-column",
+        "message": "Drops a column.",
+        "statement": 'ALTER TABLE "customers" DROP COLUMN "phone" ' + "x" * 200,
+        "migration": "1_drop",
+    }
+    msg = plan.plan_blocking_msg([finding, dict(finding, line=2)])
+    assert msg.startswith("2 statement(s) can lose or rewrite data, so nothing was backed up or changed.")
+    assert "[prisma/migrations/1_drop/migration.sql:1 drop-column] Drops a column." in msg
+    assert 'migration_plan_allow: ["1_drop"].' in msg and "x" * 200 not in msg
+
+
+def test_an_approval_is_stale_or_missing():
+    assert plan.plan_approval_msg("0123456789ab", "ba9876543210").startswith(
+        "the plan changed since 0123456789ab was approved: it is now ba9876543210."
+    )
+    assert plan.plan_approval_msg("", "ba9876543210").startswith("this inventory needs the plan approved")
+
+
+def test_a_held_lock_names_its_holder_and_the_way_on():
+    info = {"holder": "ops@laptop", "since": "2026-12-01T10:00:00Z", "run_id": "r1", "expires": "2026-12-01T12:00:00Z"}
+    assert lock.lock_held_msg(info) == (
+        "another migration holds the lock: ops@laptop since 2026-12-01T10:00:00Z (run r1, lease until"
+        " 2026-12-01T12:00:00Z). Wait for it to finish. If that run is gone, wait for its lease to end or run"
+        " again with -e migration_lock_break=true."
+    )
+    kept = lock.lock_held_msg(dict(info, reason="rollback failed: x"))
+    assert "It is kept because the rollback failed: x. Check the database and the apps" in kept
+    assert lock.lock_held_msg({}).startswith("another migration holds the lock: (holder unknown) since (unknown)")
+
+
+def test_an_app_host_not_ready_is_told_each_fix():
+    host = {"checkout": False, "local_changes": ["server.js"], "dotenv": None, "database_error": "timeout"}
+    problems = migrate.preflight_app_problems(host, "/srv/backend", ["DATABASE_URL"])
+    assert [p.split(" ")[0] for p in problems] == ["/srv/backend", "/srv/backend", "/srv/backend/.env", "cannot"]
+    assert "is missing or unreadable" in problems[2]
+    lacking = migrate.preflight_app_problems({"checkout": True, "dotenv": "X=1"}, "/srv/backend", ["SPACES_*"])
+    assert lacking == [
+        "/srv/backend/.env lacks SPACES_*. Add them to the .env on this host (values are never printed)."
+    ]
+    assert migrate.preflight_app_problems({"checkout": True, "dotenv": ""}, "/srv/backend", []) == []
+
+
+def source(name, down=None):
+    return {"name": name, "sql": (MIGRATIONS / name / "migration.sql").read_text(), "down": down}
+
+
+def test_an_undo_uses_the_down_sql_supplied_else_generates_it_and_a_failed_one_drops_what_exists():
+    plan_ = migrate.migration_undo_plan([SESSIONS], [source(SESSIONS)])
+    assert plan_["refused"] == [] and plan_["migrations"][0]["statements"] == ['DROP TABLE "sessions";']
+    assert plan_["migrations"][0]["dropped"] == [{"kind": "table", "table": "sessions"}]
+    supplied = migrate.migration_undo_plan([SESSIONS], [source(SESSIONS, down="DROP TABLE sessions;")])
+    assert supplied["migrations"][0]["statements"] == ["DROP TABLE sessions;"]
+    assert supplied["migrations"][0]["source"] == "down.sql"
+    failed = migrate.migration_undo_plan([SESSIONS], [source(SESSIONS, down="DROP TABLE sessions;")], [SESSIONS])
+    assert failed["migrations"][0]["statements"] == ['DROP TABLE IF EXISTS "sessions";']
+    assert failed["migrations"][0]["failed"] is True
+
+
+def test_an_undo_that_cannot_be_had_is_refused_naming_why():
+    data_change = {"name": "2_backfill", "sql": 'UPDATE "customers" SET "status" = \'x\';', "down": None}
+    refused = migrate.migration_undo_plan(["2_backfill", "3_gone"], [data_change])
+    assert [r["name"] for r in refused["refused"]] == ["2_backfill", "3_gone"]
+    assert "does more than create things" in refused["refused_msg"] and "has no down.sql" in refused["refused_msg"]
+    assert "3_gone: its migration.sql was not found" in refused["refused_msg"]
+
+
+def test_slurped_files_become_the_migrations_texts():
+    def slurp(name, file, text):
+        return {"item": [name, file], "content": base64.b64encode(text.encode()).decode() if text else None}
+
+    results = [slurp("1_a", "migration.sql", "CREATE TABLE a ();"), slurp("1_a", "down.sql", None)]
+    assert migrate.slurped_migrations(results) == [{"name": "1_a", "sql": "CREATE TABLE a ();", "down": None}]

@@ -255,6 +255,12 @@ def deploy_outcome(before, after):
     return {"applied": applied, "failed_migrations": failed}
 
 
+def migration_under_way(text):
+    """The last migration Prisma printed as starting (it prints each one as it starts it), or None."""
+    started = re.findall(r"Applying migration `([^`]+)`", text or "")
+    return started[-1] if started else None
+
+
 DATABASE_ERROR = re.compile(
     r"(?:Database error code: (?P<code>\w+)\s*)?"
     r"(?:Database error:\s*\n|Error querying the database:\s*)(?P<message>(?:ERROR|FATAL)?[^\n]*)"

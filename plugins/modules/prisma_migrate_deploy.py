@@ -37,6 +37,13 @@ options:
     type: list
     elements: str
     default: []
+  history_wait:
+    description:
+      - Seconds to keep trying to read C(_prisma_migrations) after the deploy when the database does not
+        answer (a deploy can fail because the server restarted). Past that, the migration under way is the
+        last one Prisma printed as applying, and the outcome is unknown.
+    type: int
+    default: 30
 attributes:
   check_mode:
     support: full
@@ -96,7 +103,27 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.prisma_migrations import DATABASE_ERROR, database_error, deploy_outcome
+from ansible.module_utils.prisma_migrations import DATABASE_ERROR, database_error, deploy_outcome, migration_under_way
+
+
+def read_history_after(module, db, text, result):
+    """The history after the deploy, waiting up to history_wait seconds for a database that went away."""
+    deadline = time.monotonic() + module.params["history_wait"]
+    while True:
+        try:
+            return db.read_history() or []
+        except psycopg2.Error as exc:
+            if time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            under_way = migration_under_way(text)
+            db.fail(
+                "read the migration history after the deploy (it stopped %s: %s) of"
+                % ("at migration %s" % under_way if under_way else "before any migration", database_error(text)),
+                exc,
+                "The deploy's outcome is unknown: the run treats it as failed",
+                **result,
+            )
 
 
 def main():
@@ -107,6 +134,7 @@ def main():
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             environment=dict(type="dict", default={}),
             expected=dict(type="list", elements="str", default=[]),
+            history_wait=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -128,22 +156,15 @@ def main():
     rc, out, err = module.run_command(p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env)
     result.update(seconds=round(time.monotonic() - started, 1), stdout=db.redact(out), stderr=db.redact(err))
 
-    try:
-        after = db.read_history() or []
-    except psycopg2.Error as exc:
-        # The deploy may have lost the database too: say so, with Prisma's own words.
-        db.fail(
-            "read the migration history after the deploy (Prisma: %s) of" % database_error(out + "\n" + err),
-            exc,
-            "The deploy's outcome is unknown: treat it as failed.",
-            **result,
-        )
+    after = read_history_after(module, db, out + "\n" + err, result)
     result.update(deploy_outcome(before, after))
     result["changed"] = bool(result["applied"] or result["failed_migrations"])
 
     if rc != 0:
         failed = result["failed_migrations"][0] if result["failed_migrations"] else None
         text = out + "\n" + err
+        # No failed row (the database went away before Prisma wrote one): the migration it printed last.
+        name = failed["name"] if failed else migration_under_way(text) or "(none started)"
         # Prisma's output quotes the database when it can; else the log it wrote in the migration's row may.
         if failed and failed["logs"] and not DATABASE_ERROR.search(text):
             text = failed["logs"]
@@ -152,7 +173,7 @@ def main():
         module.fail_json(
             msg="migrate deploy failed on migration %s: %s%s"
             % (
-                failed["name"] if failed else "(none started)",
+                name,
                 result["error"],
                 " (applied before it: %d)" % len(result["applied"]) if result["applied"] else "",
             ),

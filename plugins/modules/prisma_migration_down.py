@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: prisma_migration_down
 short_description: Undo Prisma migrations, newest first, with their down SQL and history rows, in one transaction
 description:
-  - Undoes the migrations given, newest first, in one transaction: any error, or a refusal, changes nothing.
+  - Undoes the migrations given, newest first, in one transaction; any error, or a refusal, changes nothing.
   - A migration that I(succeeded) is undone by its down statements (its C(down.sql), or what the
     C(migration_undo_plan) filter generates for a migration that only creates things) and its rows are removed
     from C(_prisma_migrations).
@@ -17,7 +17,7 @@ description:
     same transaction as the drops.
   - Refuses when the down SQL would drop data (rows in a dropped table; values in a dropped column other than
     NULL and the column's default), naming what and how much, unless O(allow_data_loss=true). Data there was
-    written after the migration: undoing it would lose writes.
+    written after the migration; undoing it would lose writes.
   - Refuses unless the list holds every migration applied after the oldest one in it, newest first.
 options:
   database_url:

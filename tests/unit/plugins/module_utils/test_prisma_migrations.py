@@ -247,3 +247,10 @@ DbError { severity: "ERROR", code: SqlState(E23502) }
 )
 def test_the_databases_own_error_is_quoted(text, error):
     assert pm.database_error(text) == error
+
+
+def test_the_migration_under_way_is_the_last_one_prisma_printed_as_starting():
+    out = "Applying migration `1_a`\nApplying migration `2_b-c.v2`\nError: P1017 Server has closed the connection.\n"
+    assert pm.migration_under_way(out) == "2_b-c.v2"
+    assert pm.migration_under_way("No pending migrations to apply.\n") is None
+    assert pm.migration_under_way(None) is None

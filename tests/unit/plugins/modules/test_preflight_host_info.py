@@ -138,6 +138,7 @@ def test_the_pinned_releases_migrations_are_read_and_the_checkout_stays_byte_for
         dev,
         {
             "prisma/migrations/20250201000000_add_b/migration.sql": "CREATE TABLE b (id int);\n",
+            "prisma/migrations/20250201000000_add_b/down.sql": "DROP TABLE b;\n",
             "prisma/migrations/20250202_add_b/README.md": "no sql here\n",
             "prisma/migrations/migration_lock.toml": 'provider = "postgresql"\n',
         },
@@ -152,9 +153,9 @@ def test_the_pinned_releases_migrations_are_read_and_the_checkout_stays_byte_for
     assert result["changed"] is False
     assert result["sources"]["revision"] == result["after"] == git(dev, "rev-parse", "HEAD")
     assert result["sources"]["migrations"] == [
-        {"name": "20250101000000_init", "sql": "CREATE TABLE a (id int);\n"},
-        {"name": "20250201000000_add_b", "sql": "CREATE TABLE b (id int);\n"},
-        {"name": "20250202_add_b", "sql": None},
+        {"name": "20250101000000_init", "sql": "CREATE TABLE a (id int);\n", "down": None},
+        {"name": "20250201000000_add_b", "sql": "CREATE TABLE b (id int);\n", "down": "DROP TABLE b;\n"},
+        {"name": "20250202_add_b", "sql": None, "down": None},
     ]
     assert "prisma/migrations/migration_lock.toml" in result["sources"]["paths"]
     assert tree_digest(app) == before, "the checkout, its refs and objects must stay byte for byte"

@@ -39,6 +39,7 @@ STEPS = {
     "preflight": "Preflight checks",
     "migration_plan": "Plan, lint and approval",
     "migration_lock": "Take migration lock",
+    "app_restart/stop": "Maintenance window: stop application",
     "backup": "Backup database (and verify)",
     "code_update": "Pull code and install",
     "migration_status": "Check migration status",

@@ -25,6 +25,7 @@ def plan_fingerprint(plan):
         "batches": plan.get("batches", []),
         "allow": sorted(plan.get("allow", [])),
         "rehearsal": bool(plan.get("rehearsal")),
+        "maintenance_window": bool(plan.get("maintenance_window")),
     }
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -60,6 +61,11 @@ def plan_lines(plan):
         lines.append(
             "  %s: %s"
             % (host, "stays at %s" % after[:12] if before == after else "%s -> %s" % (before[:12], after[:12]))
+        )
+    if plan.get("maintenance_window"):
+        lines.append(
+            "Maintenance window: every app stopped before the backup, so nothing is written after it, and started"
+            " again on the new release; a failed deploy restores that backup."
         )
     if plan.get("rehearsal"):
         lines.append("Rehearsal: the fresh backup restored into a scratch database, migrated and asserted there first.")
@@ -97,6 +103,17 @@ def plan_blocking_msg(blocking):
     )
 
 
+def plan_window_msg(not_additive):
+    """Why a plan with a migration that is not additive (allowed by name) needs a maintenance window."""
+    return (
+        "%s not additive (allowed by name): the running release may fail on the schema it leaves, and were"
+        " it to fail part-way, only restoring the backup could undo it, which would discard every write made"
+        " since the backup. Nothing was backed up or changed. Run it in a maintenance window, which the plan"
+        " shows and its approval covers: -e maintenance_window=true (every app stopped from before the backup"
+        " until the new release starts)." % (" and ".join(not_additive) + (" is" if len(not_additive) == 1 else " are"))
+    )
+
+
 def plan_approval_msg(given, fingerprint):
     """Why a plan needing approval does not run: a stale approval, or none."""
     why = (
@@ -123,6 +140,7 @@ class FilterModule:
         return {
             "plan_fingerprint": plan_fingerprint,
             "plan_lines": plan_lines,
+            "plan_window_msg": plan_window_msg,
             "plan_restarts": plan_restarts,
             "plan_blocking_msg": plan_blocking_msg,
             "plan_approval_msg": plan_approval_msg,

@@ -176,6 +176,35 @@ def migrate_run_clear(db_facts):
     )
 
 
+def migrate_rollback_restore(run):
+    """The backup the rollback swaps in ({file, sha256, keep_as}), or {} to undo by down SQL instead.
+
+    Only where nothing less can work and nothing is lost: in a maintenance window (every app stopped
+    before the backup, so nothing was written after it), once the deploy began, before any app ran the
+    new release (a restart ends the window's guarantee: writes since would be discarded), and when a
+    migration that is not additive was applied or failed (its down SQL cannot bring back what it
+    dropped). `run` holds window, started, restarted, not_additive, applied, failed, backup ({file,
+    sha256}), database (its name) and run_id.
+    """
+    if not (run.get("window") and run.get("started")) or run.get("restarted"):
+        return {}
+    touched = set(run.get("applied") or []) | set(run.get("failed") or [])
+    if not touched & set(run.get("not_additive") or []):
+        return {}
+    backup = run.get("backup") or {}
+    if not backup.get("file") or not backup.get("sha256"):
+        raise AnsibleFilterError("migrate_rollback_restore: the deploy began without a verified backup")
+    return {
+        "file": backup["file"],
+        "sha256": backup["sha256"],
+        "keep_as": "%s_failed_%s" % (run["database"], run["run_id"]),
+    }
+
+
 class FilterModule:
     def filters(self):
-        return {"migrate_run_state": migrate_run_state, "migrate_run_clear": migrate_run_clear}
+        return {
+            "migrate_run_state": migrate_run_state,
+            "migrate_run_clear": migrate_run_clear,
+            "migrate_rollback_restore": migrate_rollback_restore,
+        }

@@ -268,10 +268,14 @@ DATABASE_ERROR = re.compile(
 )
 
 
+BACKTRACE = re.compile(r"\s+(?:\d+: |with |at )")
+
+
 def database_error(text):
     """The database's own error in Prisma's output or a migration's log: SQLSTATE, message, DETAIL and HINT.
 
-    Falls back to Prisma's last `Error:` line, then to the last line, when no database error is quoted.
+    Falls back to a driver adapter's cause, then Prisma's last `Error:` line, then the last line that is not
+    the engine's backtrace, when no database error is quoted.
     """
     found = DATABASE_ERROR.search(text or "")
     if found and found.group("message").strip():
@@ -280,8 +284,13 @@ def database_error(text):
             message = "%s (SQLSTATE %s)" % (message, found.group("code"))
         detail = " ".join(line.strip() for line in found.group("detail").splitlines() if line.strip())
         return ("%s %s" % (message, detail)).strip()
-    errors = re.findall(r"^(?:Error: )?(?:ERROR|Error)[: ][^\n]*", text or "", re.MULTILINE)
+    # The schema engine's backtrace (numbered frames, "with ...", "at file:line") says where, not why.
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip() and not BACKTRACE.match(line)]
+    # A driver adapter (prisma.config.ts) reports "external connector error" and the cause on the next line.
+    for number, line in enumerate(lines[:-1]):
+        if line.endswith("external connector error"):
+            return "%s: %s" % (line, lines[number + 1])
+    errors = [line for line in lines if re.match(r"(?:Error: )?(?:ERROR|Error)[: ]", line)]
     if errors:
-        return errors[-1].strip()
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        return errors[-1]
     return lines[-1] if lines else "Prisma printed nothing"

@@ -80,6 +80,10 @@ failed_migrations:
   returned: always
   type: list
   elements: dict
+outcome_known:
+  description: Whether the history was read after the deploy; false when the database did not answer in time.
+  returned: always
+  type: bool
 error:
   description: The database's error (or Prisma's) when the deploy failed; empty otherwise.
   returned: always
@@ -140,7 +144,9 @@ def main():
     )
     p = module.params
     db = Database(module, p["database_url"], "prisma_migrate_deploy")
-    result = dict(changed=False, applied=[], failed_migrations=[], error="", seconds=0.0, stdout="", stderr="")
+    result = dict(
+        changed=False, applied=[], failed_migrations=[], outcome_known=True, error="", seconds=0.0, stdout="", stderr=""
+    )
     try:
         before = db.read_history() or []
         if module.check_mode:
@@ -156,7 +162,9 @@ def main():
     rc, out, err = module.run_command(p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env)
     result.update(seconds=round(time.monotonic() - started, 1), stdout=db.redact(out), stderr=db.redact(err))
 
+    result["outcome_known"] = False
     after = read_history_after(module, db, out + "\n" + err, result)
+    result["outcome_known"] = True
     result.update(deploy_outcome(before, after))
     result["changed"] = bool(result["applied"] or result["failed_migrations"])
 

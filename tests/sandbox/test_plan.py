@@ -130,10 +130,25 @@ def test_a_destructive_migration_is_blocked_before_any_backup_then_applied_once_
     assert f'migration_plan_allow: ["{DROP_PHONE}"]' in out
     assert production_state() == before
 
-    allowed = plain(
-        playbook("migrate.yml", "-e", f"app_version={name}", "-e", f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}')
-    )
+    # Allowed is not enough: the apps keep writing meanwhile, and only the backup could undo it.
+    allow = f'{{"migration_plan_allow": ["{DROP_PHONE}"]}}'
+    with writing() as writer:
+        out = plain(playbook("migrate.yml", "-e", f"app_version={name}", "-e", allow, expect_rc=2))
+    assert_no_write_lost(writer, "a destructive migration allowed, without a maintenance window")
+    assert f"plan: {DROP_PHONE} is not additive (allowed by name)" in out
+    assert "Nothing was backed up or changed. Run it in a maintenance window" in out
+    assert "-e maintenance_window=true" in out
+    assert production_state() == before
+
+    # In a window: every app stopped before the backup and started on the new release; the requests
+    # meanwhile are refused, none acknowledged and lost.
+    window = f'{{"migration_plan_allow": ["{DROP_PHONE}"], "maintenance_window": true}}'
+    with writing() as writer:
+        allowed = plain(playbook("migrate.yml", "-e", f"app_version={name}", "-e", window))
+    assert_no_write_lost(writer, "a destructive migration in a maintenance window")
+    assert writer.refused + writer.unanswered > 0, "the window stopped the apps"
     assert f"{DROP_PHONE} (NOT additive, allowed by name)" in allowed
+    assert "Maintenance window: every app stopped before the backup" in allowed
     with db() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL")
         assert cur.fetchone()[0] == 1 + 27 + 1

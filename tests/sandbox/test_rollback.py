@@ -128,6 +128,36 @@ def test_failing_sql_in_migration_15_of_27_is_rolled_back(release_1, tmp_path):
         assert cur.fetchall() == [(True,)]
 
 
+DROP_FAILS = "20251210090000_drop_customer_phone_then_fail"
+
+
+def test_a_failed_migration_that_is_not_additive_restores_the_backup_taken_with_the_apps_stopped(release_1, tmp_path):
+    def change(work: Path):
+        folder = work / "prisma" / "migrations" / DROP_FAILS
+        folder.mkdir()
+        (folder / "migration.sql").write_text(
+            'ALTER TABLE "customers" DROP COLUMN "phone";\nSELECT no_such_function();\n'
+        )
+
+    name = branch(tmp_path, "dropfails", change)
+    window = json.dumps({"migration_plan_allow": [DROP_FAILS], "maintenance_window": True, "rehearsal_enabled": False})
+    out = run_failing_under_writes(
+        "a migration that is not additive fails in a maintenance window", "-e", f"app_version={name}", "-e", window
+    )
+    assert "Maintenance window: every app stopped before the backup" in out
+    assert f"migrate deploy failed on migration {DROP_FAILS}" in out
+    # Its down SQL could not bring a dropped column back; the backup was taken with every app stopped,
+    # so swapping it in discards nothing; the apps start on release 1 and pass the rollback's gate.
+    assert "apps restarted and healthy; database restored from /var/backups/prisma-migrate/backup_" in out
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend\\_failed\\_%'")
+        kept = [r[0] for r in cur.fetchall()]
+    assert len(kept) == 1, kept
+    ssh(DB_SSH, f"sudo -u postgres dropdb '{kept[0]}'")
+    assert_release_1(release_1)
+    assert audit_lines()[-1]["outcome"] == "rolled back"
+
+
 def test_a_schema_assertion_failure_after_deploy_is_rolled_back(release_1):
     expect = {"schema_assert_expect": {"tables": {"verification_requests": {"columns": {"approved_at": "text"}}}}}
     out = run_failing_under_writes(

@@ -92,3 +92,15 @@ def test_slurped_files_become_the_migrations_texts():
 
     results = [slurp("1_a", "migration.sql", "CREATE TABLE a ();"), slurp("1_a", "down.sql", None)]
     assert migrate.slurped_migrations(results) == [{"name": "1_a", "sql": "CREATE TABLE a ();", "down": None}]
+
+
+def test_a_migration_that_is_not_additive_needs_a_window_that_the_plan_shows_and_its_fingerprint_covers():
+    msg = plan.plan_window_msg(["1_drop_phone"])
+    assert msg.startswith("1_drop_phone is not additive (allowed by name)")
+    assert "Nothing was backed up or changed" in msg and "-e maintenance_window=true" in msg
+    assert plan.plan_window_msg(["1_a", "2_b"]).startswith("1_a and 2_b are not additive")
+    base = {"database": "d", "pending": [{"name": "1_drop_phone", "sha256": "ab", "additive": False, "allowed": True}]}
+    windowed = dict(base, maintenance_window=True)
+    assert plan.plan_fingerprint(base) != plan.plan_fingerprint(windowed), "an approval covers the window"
+    assert any(line.startswith("Maintenance window: every app stopped") for line in plan.plan_lines(windowed))
+    assert not any(line.startswith("Maintenance window") for line in plan.plan_lines(base))

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 from ansible.errors import AnsibleFilterError  # noqa: E402
-from run_state import migrate_run_state  # noqa: E402
+from run_state import migrate_rollback_restore, migrate_run_state  # noqa: E402
 
 BACKUP = {"file": "/var/backups/prisma-migrate/backup_20261201_120000.dump", "sha256": "ab" * 32}
 FAILURE = {"host": "sandbox-pm2", "task": "Apply", "msg": "sandbox-pm2: migrate deploy failed on migration 15."}
@@ -178,3 +178,38 @@ def test_a_step_goes_only_while_nothing_failed_and_no_dead_run_is_being_undone()
     assert migrate_run_clear({"migration_lock_interrupted": {"state": {"stage": "deploy"}}}) is False
     assert migrate_run_clear({"migrate_failures": [FAILURE]}) is False
     assert migrate_run_clear({"migrate_rollback_failure": [FAILURE]}) is False
+
+
+# A maintenance window's failed deploy of a migration that drops a column, before any app restarted.
+WINDOW = {
+    "window": True,
+    "started": True,
+    "restarted": False,
+    "not_additive": ["20251205_drop_phone"],
+    "applied": ["20251001090000_a"],
+    "failed": ["20251205_drop_phone"],
+    "backup": BACKUP,
+    "database": "backend",
+    "run_id": "20261201T120000Z",
+}
+
+
+def test_a_window_restores_the_backup_only_where_nothing_less_undoes_the_failure():
+    assert migrate_rollback_restore(WINDOW) == {
+        "file": BACKUP["file"],
+        "sha256": BACKUP["sha256"],
+        "keep_as": "backend_failed_20261201T120000Z",
+    }
+    assert migrate_rollback_restore({**WINDOW, "failed": [], "applied": ["20251205_drop_phone"]})["file"]
+    # Less undoes it: only additive migrations touched; or no window (writes since the backup); or the
+    # deploy never began; or an app already ran the new release (its writes would be discarded).
+    for changes in (
+        {"failed": ["20251002_b"]},
+        {"window": False},
+        {"started": False},
+        {"restarted": True},
+        {"not_additive": []},
+    ):
+        assert migrate_rollback_restore({**WINDOW, **changes}) == {}, changes
+    with pytest.raises(AnsibleFilterError, match="without a verified backup"):
+        migrate_rollback_restore({**WINDOW, "backup": {}})

@@ -228,6 +228,18 @@ DbError { severity: "ERROR", code: SqlState(E23502) }
 """
 
 
+ADAPTER_ERROR = """2 migrations found in prisma/migrations
+
+Error: external connector error
+No such table: no_such_table
+   0: sql_schema_connector::apply_migration::apply_script
+           with migration_name="20251206000000_broken"
+             at schema-engine/connectors/sql-schema-connector/src/apply_migration.rs:113
+   1: schema_engine_wasm::wasm::engine::ApplyMigrations
+             at schema-engine/schema-engine-wasm/src/wasm/engine.rs:167
+"""
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
@@ -241,6 +253,10 @@ DbError { severity: "ERROR", code: SqlState(E23502) }
             'ERROR: relation "nope" does not exist',
         ),
         ("Applying migration `1_a`\nError: external connector error\n", "Error: external connector error"),
+        # Prisma 6.19 with a driver adapter (prisma.config.ts), as it printed in the sandbox; its row's log
+        # has the same lines without "Error: ".
+        (ADAPTER_ERROR, "Error: external connector error: No such table: no_such_table"),
+        (ADAPTER_ERROR.replace("Error: ", ""), "external connector error: No such table: no_such_table"),
         ("something odd\nlast words\n", "last words"),
         ("", "Prisma printed nothing"),
     ],

@@ -65,7 +65,8 @@ def plan_lines(plan):
     if plan.get("maintenance_window"):
         lines.append(
             "Maintenance window: every app stopped before the backup, so nothing is written after it, and started"
-            " again on the new release; a failed deploy restores that backup."
+            " again on the new release; a deploy failing with one that is not additive applied or failed"
+            " restores that backup."
         )
     if plan.get("rehearsal"):
         lines.append("Rehearsal: the fresh backup restored into a scratch database, migrated and asserted there first.")

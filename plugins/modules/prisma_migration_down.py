@@ -57,6 +57,13 @@ options:
     description: Run even when a dropped table or column holds data.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - How long to wait for the locks on the tables it drops from or drops (PostgreSQL's C(lock_timeout)). They
+        are taken before the data is counted, so no write lands between the count and the drop; past this the
+        undo fails, changing nothing, rather than queueing the app's queries behind it.
+    type: str
+    default: 5s
 attributes:
   check_mode:
     support: full
@@ -114,10 +121,23 @@ LATEST = (
 )
 
 
-def count_data(cur, schema, dropped):
-    """Rows of each dropped table; values of each dropped column other than NULL and the column's default."""
+def existing_tables(cur, schema, dropped):
+    """The tables of the dropped objects that exist (a failed migration may not have made them)."""
+    tables = sorted({obj["table"] for obj in dropped})
+    cur.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name = ANY(%s)",
+        (schema, tables),
+    )
+    return sorted(r[0] for r in cur.fetchall())
+
+
+def count_data(cur, schema, dropped, tables):
+    """Rows of each dropped table; values of each dropped column other than NULL and the column's default.
+    Only what exists is counted: a migration that failed may have made none of it."""
     data = {}
     for obj in dropped:
+        if obj["table"] not in tables:
+            continue
         table = sql.Identifier(schema, obj["table"])
         if obj.get("kind") == "column":
             cur.execute(
@@ -126,9 +146,11 @@ def count_data(cur, schema, dropped):
                 (schema, obj["table"], obj["name"]),
             )
             found = cur.fetchone()
+            if found is None:
+                continue
             column = sql.Identifier(obj["name"])
             query = sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(table, column)
-            if found and found[0]:
+            if found[0]:
                 # The default comes from the catalog; values it filled in are not anyone's data.
                 query += sql.SQL(" AND {} IS DISTINCT FROM ({})").format(column, sql.SQL(found[0]))
             cur.execute(query)
@@ -187,6 +209,7 @@ def main():
                 ),
             ),
             allow_data_loss=dict(type="bool", default=False),
+            lock_timeout=dict(type="str", default="5s"),
         ),
         supports_check_mode=True,
     )
@@ -211,7 +234,18 @@ def main():
                 r[1]: {"id": r[0], "finished": r[2], "rolled_back": r[3], "started_at": r[4]} for r in cur.fetchall()
             }
             check(module, latest, migrations, db.target)
-            result["data"] = count_data(cur, db.schema, [d for m in migrations for d in m["dropped"]])
+            dropped = [d for m in migrations for d in m["dropped"]]
+            tables = existing_tables(cur, db.schema, dropped)
+            if tables:
+                # Locked before counting, so no write lands between the count and the drop; within lock_timeout,
+                # so the undo never queues production's queries behind it for long.
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (p["lock_timeout"],))
+                cur.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        sql.SQL(", ").join(sql.Identifier(db.schema, t) for t in tables)
+                    )
+                )
+            result["data"] = count_data(cur, db.schema, dropped, tables)
             at_risk = {what: n for what, n in result["data"].items() if n}
             if at_risk and not p["allow_data_loss"]:
                 result["refused_msg"] = "undoing %s would drop data written since (%s)" % (

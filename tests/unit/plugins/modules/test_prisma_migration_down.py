@@ -123,6 +123,33 @@ def test_a_migration_that_failed_part_way_loses_what_of_it_ran_and_is_marked_rol
         assert cur.fetchall() == [(SESSIONS, True)]  # as `prisma migrate resolve --rolled-back` leaves it
 
 
+def test_a_failed_migration_that_made_nothing_is_marked_rolled_back(db):
+    url, conn = db
+    # Most failures: PostgreSQL ran the script as one transaction and rolled all of it back.
+    conn.cursor().execute("DROP TABLE sessions; UPDATE _prisma_migrations SET finished_at = NULL")
+    result = down(url, SESSIONS, failed=[SESSIONS])
+    assert not result.get("failed"), result.get("msg")
+    assert result["data"] == {} and result["undone"] == [SESSIONS]
+    with conn.cursor() as cur:
+        cur.execute("SELECT rolled_back_at IS NOT NULL FROM _prisma_migrations")
+        assert cur.fetchall() == [(True,)]
+
+
+def test_a_table_held_by_a_transaction_fails_within_the_lock_timeout_and_changes_nothing(db, database):
+    url, conn = db
+    import psycopg2
+
+    holder = psycopg2.connect(url)
+    try:
+        holder.cursor().execute("SELECT count(*) FROM sessions")  # open transaction: ACCESS SHARE on sessions
+        result = down(url, SESSIONS, lock_timeout="200ms")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result["failed"] and "lock timeout" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert exists(conn, "sessions") and history(conn) == [SESSIONS]
+
+
 def test_a_failed_migration_named_as_succeeded_is_refused(db):
     url, conn = db
     conn.cursor().execute("UPDATE _prisma_migrations SET finished_at = NULL")

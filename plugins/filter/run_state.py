@@ -22,6 +22,8 @@ def _outcome(run):
         return "up to date"
     if not run.get("failures"):
         return "succeeded"
+    if run.get("release_kept"):
+        return "failed, release kept"
     return "rolled back, schema kept" if run.get("schema_kept") else "rolled back"
 
 
@@ -30,8 +32,9 @@ def _schema(run):
     if run.get("schema_kept"):
         return (
             "the schema stays as the deploy left it, the previous code running on it: undoing it was refused (%s)."
-            " The lock is kept: a person decides, then undoes it by hand (rollback.yml -e rollback_migrations=...)"
-            " or deploys again (-e migration_lock_break=true)" % run["schema_kept"]
+            " The lock is kept: a person decides, then undoes it (rollback.yml -e rollback_migrations=..."
+            " -e migration_lock_break=true, after backing up what it drops) or deploys again"
+            " (migrate.yml -e migration_lock_break=true)" % run["schema_kept"]
         )
     if run.get("restored_as"):
         return "database restored from %s (the database as it was is kept as %s)" % (
@@ -48,6 +51,12 @@ def _rolled_back(run):
     """What the rollback after a failure did, in one sentence."""
     if run.get("rollback_failure"):
         return "ROLLBACK FAILED: %s. %s" % (run["rollback_failure"], AFTER_FAILED_ROLLBACK)
+    if run.get("release_kept"):
+        return (
+            "NOT rolled back: %s. The lock is kept: a person decides, then fixes forward (migrate.yml"
+            " -e migration_lock_break=true) or restores the backup (rollback.yml -e rollback_backup=...)."
+            % run["release_kept"]
+        )
     return "Rolled back: previous code checked out where it had changed%s; %s." % (
         ", apps restarted and healthy" if run.get("restarted") else ", apps not restarted",
         _schema(run),
@@ -106,6 +115,8 @@ def _lock_reason(run):
         )
     if run.get("rollback_failure"):
         return "rollback failed: %s" % run["rollback_failure"]
+    if run.get("release_kept"):
+        return "the release was left as it is (%s)" % run["release_kept"]
     if run.get("schema_kept"):
         return "schema was kept as the deploy left it (%s); undo it by hand or deploy again" % run["schema_kept"]
     return ""
@@ -128,7 +139,8 @@ def migrate_run_state(run):
 
     `run` holds: check_mode; work (preflight found work); lost (hosts that dropped out); failures
     ([{host, task, msg}]); rollback_failure (the same list, or a sentence); recovered (the dead run's
-    id); undone (migrations the rollback undid); schema_kept (why the undo was refused); restored_as
+    id); undone (migrations the rollback undid); schema_kept (why the undo was refused); release_kept
+    (why the rollback left the new release as it is: migrate_rollback_keep); restored_as
     and restored_from (a restore's kept database and backup); restarted (hosts the run restarted);
     backup ({file, sha256}); applied; version; plan_fingerprint; db_target; code ({host: revision
     after}); restarts ({host: strategy}); revisions ({host: revision before}). Missing keys are empty.
@@ -145,6 +157,12 @@ def migrate_run_state(run):
         "failure": failure,
         "report": [] if failure else _report(run),
         "lock_reason": _lock_reason(run),
+        # A kept schema is a state, not a deploy to undo: the run that breaks the lock must not recover it.
+        "lock_state": (
+            {"stage": "schema_kept", "migrations": run.get("applied") or []}
+            if run.get("schema_kept") or run.get("release_kept")
+            else {}
+        ),
         "undone": run.get("undone") or [],
         "entry": {
             "kind": "migrate",
@@ -201,10 +219,29 @@ def migrate_rollback_restore(run):
     }
 
 
+def migrate_rollback_keep(run):
+    """Why the rollback must leave the release as it is ('' when it may act), from the facts
+    migrate_rollback_restore reads: in a window, once an app ran the new release, a migration that is not
+    additive and was applied or failed can be undone neither by its down SQL (it cannot bring back what it
+    dropped) nor by the backup (it would discard what the new release acknowledged since), and the old
+    code may not run on what it left."""
+    touched = set(run.get("applied") or []) | set(run.get("failed") or [])
+    hit = sorted(touched & set(run.get("not_additive") or []))
+    if not (run.get("window") and run.get("started") and run.get("restarted") and hit):
+        return ""
+    return (
+        "%s %s not additive and the new release already ran: neither down SQL nor the backup (taken before"
+        " the writes the new release acknowledged) undoes it without loss, and the previous release may not run"
+        " on it. The new release is left as it is (apps the window stopped and not restarted yet stay stopped):"
+        " the maintenance window stays open" % (" and ".join(hit), "is" if len(hit) == 1 else "are")
+    )
+
+
 class FilterModule:
     def filters(self):
         return {
             "migrate_run_state": migrate_run_state,
             "migrate_run_clear": migrate_run_clear,
             "migrate_rollback_restore": migrate_rollback_restore,
+            "migrate_rollback_keep": migrate_rollback_keep,
         }

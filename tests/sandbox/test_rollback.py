@@ -227,6 +227,37 @@ def test_an_empty_migration_folder_is_found_in_preflight_and_nothing_is_changed(
     assert_release_1(release_1)
 
 
+DROP_PHONE = "20251210090000_drop_customer_phone"
+
+
+def test_a_window_whose_new_release_ran_on_a_dropped_column_is_left_as_it_is_with_the_lock(release_1, tmp_path):
+    def change(work: Path):
+        break_session_endpoint(work)
+        folder = work / "prisma" / "migrations" / DROP_PHONE
+        folder.mkdir()
+        (folder / "migration.sql").write_text('ALTER TABLE "customers" DROP COLUMN "phone";\n')
+
+    name = branch(tmp_path, "dropunhealthy", change)
+    window = json.dumps({"migration_plan_allow": [DROP_PHONE], "maintenance_window": True, "rehearsal_enabled": False})
+    out = run_failing_under_writes(
+        "new release unhealthy after a migration that is not additive, in a window",
+        "-e", f"app_version={name}", "-e", window,
+    )  # fmt: skip
+    assert "sandbox-pm2: health gate: /api/auth/validate-session -> 500" in out
+    # Its down SQL cannot bring the phone numbers back, the backup would discard what release 2 acknowledged,
+    # and release 1 reads the column: nothing is put back, and a person decides.
+    assert f"NOT rolled back: {DROP_PHONE} is not additive and the new release already ran" in out
+    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0, "the lock is kept"
+    assert audit_lines()[-1]["outcome"] == "failed, release kept"
+    with db() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'phone'"
+        )
+        assert cur.fetchone()[0] == 0
+    playbook("sandbox_reset.yml")  # release 1 for the tests after this one
+    assert_release_1(release_1)
+
+
 SESSIONS = "20251002100000_create_sessions"
 
 

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 from ansible.errors import AnsibleFilterError  # noqa: E402
-from run_state import migrate_rollback_restore, migrate_run_state  # noqa: E402
+from run_state import migrate_rollback_keep, migrate_rollback_restore, migrate_run_state  # noqa: E402
 
 BACKUP = {"file": "/var/backups/prisma-migrate/backup_20261201_120000.dump", "sha256": "ab" * 32}
 FAILURE = {"host": "sandbox-pm2", "task": "Apply", "msg": "sandbox-pm2: migrate deploy failed on migration 15."}
@@ -103,6 +103,10 @@ def test_an_undo_refused_keeps_the_schema_and_the_lock_saying_why():
     )
     assert why in s["failure"] and "rollback.yml -e rollback_migrations=" in s["failure"]
     assert s["lock_reason"].startswith(f"schema was kept as the deploy left it ({why})")
+    assert "-e migration_lock_break=true" in s["failure"]
+    # Not a deploy to undo: the run that breaks the lock must not "recover" it and refuse again.
+    assert s["lock_state"] == {"stage": "schema_kept", "migrations": RUN["applied"]}
+    assert state(failures=[FAILURE])["lock_state"] == {}, "any other end keeps what the record holds"
 
 
 def test_a_restore_says_from_which_backup_and_what_it_kept():
@@ -213,3 +217,18 @@ def test_a_window_restores_the_backup_only_where_nothing_less_undoes_the_failure
         assert migrate_rollback_restore({**WINDOW, **changes}) == {}, changes
     with pytest.raises(AnsibleFilterError, match="without a verified backup"):
         migrate_rollback_restore({**WINDOW, "backup": {}})
+
+
+def test_a_window_whose_new_release_ran_on_a_migration_that_is_not_additive_is_left_as_it_is():
+    ran = {**WINDOW, "restarted": True}
+    why = migrate_rollback_keep(ran)
+    assert why.startswith("20251205_drop_phone is not additive and the new release already ran")
+    assert migrate_rollback_restore(ran) == {}, "the backup would discard what the new release acknowledged"
+    # Anything less leaves the rollback free to act: before any restart (the restore), or additive only.
+    for changes in ({"restarted": False}, {"window": False}, {"failed": [], "applied": ["20251001090000_a"]}):
+        assert migrate_rollback_keep({**WINDOW, "restarted": True, **changes}) == "", changes
+    s = state(failures=[FAILURE], release_kept=why)
+    assert s["outcome"] == "failed, release kept" and s["entry"]["outcome"] == "failed, release kept"
+    assert "NOT rolled back: " + why in s["failure"] and "Rolled back:" not in s["failure"]
+    assert s["lock_reason"] == f"the release was left as it is ({why})"
+    assert s["lock_state"]["stage"] == "schema_kept"

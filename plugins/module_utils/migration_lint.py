@@ -77,6 +77,61 @@ def _name(node):
     return getattr(node, "relname", None) or ".".join(part.sval for part in node)
 
 
+def _object_name(obj):
+    """A dropped object's name as SQL: a relation or qualified name, a type, or a function with its arguments."""
+    from pglast.stream import RawStream
+
+    if isinstance(obj, tuple):
+        return _name(obj)
+    if getattr(obj, "names", None):  # a TypeName
+        return _name(obj.names)
+    if type(obj).__name__ == "ObjectWithArgs":  # DROP FUNCTION f(int, text): f(integer, text)
+        return RawStream()(obj).replace(" (", "(", 1)
+    return getattr(obj, "sval", None) or RawStream()(obj)
+
+
+def _key_name(obj):
+    """The bare name an object is matched by across statements (no schema, no arguments)."""
+    if type(obj).__name__ == "ObjectWithArgs":
+        return obj.objname[-1].sval
+    return _object_name(obj).split("(")[0].split(".")[-1].strip('"')
+
+
+def created_keys(node):
+    """What a statement creates, as keys a later drop is matched against: (kind, name) or (constraint, table, name)."""
+    from pglast.enums import AlterTableType
+
+    kind = type(node).__name__
+    keys = set()
+    if kind == "CreateStmt":
+        table = node.relation.relname
+        keys.add(("table", table))
+        for elt in node.tableElts or ():
+            if type(elt).__name__ == "ColumnDef":
+                if elt.typeName and elt.typeName.names[-1].sval.lower() in SERIAL_TYPES:
+                    keys.add(("sequence", "%s_%s_seq" % (table, elt.colname)))
+                for con in elt.constraints or ():
+                    if con.conname:
+                        keys.add(("constraint", table, con.conname))
+            elif type(elt).__name__ == "Constraint" and elt.conname:
+                keys.add(("constraint", table, elt.conname))
+    elif kind == "IndexStmt" and node.idxname:
+        keys.add(("index", node.idxname))
+    elif kind == "AlterTableStmt":
+        for cmd in node.cmds or ():
+            if cmd.subtype == AlterTableType.AT_AddConstraint and cmd.def_.conname:
+                keys.add(("constraint", node.relation.relname, cmd.def_.conname))
+    elif kind == "CreateFunctionStmt":
+        keys.add(("function", node.funcname[-1].sval))
+    elif kind == "CreateSeqStmt":
+        keys.add(("sequence", node.sequence.relname))
+    elif kind == "CreateEnumStmt":
+        keys.add(("type", node.typeName[-1].sval))
+    elif kind == "ViewStmt":
+        keys.add(("view", node.view.relname))
+    return keys
+
+
 class Migration:
     """One migration.sql, its statements classified against what the database and the earlier migrations hold."""
 
@@ -115,6 +170,11 @@ class Linter:
         self.new_columns = set()
         # Per migration: the tables created by the end of it (this run's, so empty and unused).
         self.new_tables_after = {}
+        # What this run has created so far (created_keys), the table of each index it made, and what the
+        # migration being linted creates from the statement being classified on.
+        self.new_objects = set()
+        self.index_tables = {}
+        self.created_later = set()
 
     def has_rows(self, table):
         if table in self.new_tables:
@@ -145,7 +205,11 @@ class Linter:
                 "PostgreSQL cannot parse this file: %s; nothing in it was classified." % message,
             )
             return migration
-        for raw in raws:
+        # A migration's objects are the net effect of its statements in order: dropped, then created again
+        # further on, is replaced (a lock concern), not lost.
+        later = [created_keys(raw.stmt) for raw in raws]
+        for number, raw in enumerate(raws):
+            self.created_later = set().union(*later[number + 1 :])
             length = raw.stmt_len or len(sql_text) - raw.stmt_location
             start = statement_start(sql_text, raw.stmt_location)
             stmt = {
@@ -157,6 +221,9 @@ class Linter:
                 "findings": [],
             }
             self._classify(migration, raw.stmt, stmt)
+            self.new_objects |= later[number]
+            if type(raw.stmt).__name__ == "IndexStmt" and raw.stmt.idxname:
+                self.index_tables[raw.stmt.idxname] = raw.stmt.relation.relname
             migration.statements.append(stmt)
         return migration
 
@@ -221,16 +288,12 @@ class Linter:
             stmt["summary"] = "comment" if kind == "CommentStmt" else "transaction control"
         elif kind == "DropStmt":
             what = ObjectType(node.removeType).name.replace("OBJECT_", "").lower().replace("_", " ")
-            names = []
-            for obj in node.objects or ():
-                if isinstance(obj, tuple):
-                    names.append(_name(obj))
-                elif getattr(obj, "names", None):  # a TypeName
-                    names.append(_name(obj.names))
-                else:
-                    names.append(getattr(obj, "sval", str(obj)))
+            names = [_object_name(obj) for obj in node.objects or ()]
+            keys = [(what, _key_name(obj)) for obj in node.objects or ()]
             stmt.update(summary="drop %s %s" % (what, ", ".join(names)), tables=names if what == "table" else [])
-            if what == "table" and names and all(n.split(".")[-1] in self.new_tables for n in names):
+            if keys and all(key in self.created_later for key in keys):
+                self.replaced(migration, stmt, "%s %s" % (what, ", ".join(names)))
+            elif keys and all(self.made_by_run(key) for key in keys):
                 stmt["additive"] = False  # Dropping what this run created loses nothing.
             elif what in ("table", "index", "type", "sequence", "view", "materialized view", "schema", "function"):
                 block(
@@ -289,11 +352,17 @@ class Linter:
                         )
                 elif sub == AlterTableType.AT_DropConstraint:
                     parts.append("drop constraint %s" % column)
-                    block(
-                        "drop-constraint",
-                        "Drops constraint %s on %s: data the app relies on being valid may no "
-                        "longer be." % (column, table),
-                    )
+                    key = ("constraint", table, column)
+                    if key in self.created_later:
+                        self.replaced(migration, stmt, "constraint %s on %s" % (column, table))
+                    elif table in self.new_tables or key in self.new_objects:
+                        stmt["additive"] = False  # a constraint of this run's own (empty) table
+                    else:
+                        block(
+                            "drop-constraint",
+                            "Drops constraint %s on %s: data the app relies on being valid may no "
+                            "longer be." % (column, table),
+                        )
                 elif sub == AlterTableType.AT_AddConstraint:
                     con = cmd.def_
                     what = ConstrType(con.contype).name.replace("CONSTR_", "").lower()
@@ -348,6 +417,28 @@ class Linter:
             )
         else:
             stmt.update(summary=kind.replace("Stmt", "").lower(), additive=False)
+
+    def made_by_run(self, key):
+        """Whether this run made the object (or it belongs to a table this run made): dropping it loses nothing."""
+        what, name = key
+        if key in self.new_objects or (what == "table" and name in self.new_tables):
+            return True
+        if what == "index":
+            return self.index_tables.get(name) in self.new_tables
+        if what == "sequence":  # SERIAL's own: <table>_<column>_seq
+            return any(name.startswith(table + "_") and name.endswith("_seq") for table in self.new_tables)
+        return False
+
+    def replaced(self, migration, stmt, what):
+        """A drop the same migration undoes further on: nothing is lost, but the object is missing meanwhile."""
+        stmt["additive"] = False
+        migration.finding(
+            stmt,
+            "replaced",
+            WARN,
+            "Drops %s and creates it again further on in this migration: replaced, nothing lost; run as one"
+            " transaction (Prisma's), nothing sees it missing, but the table is locked meanwhile." % what,
+        )
 
     def squawk_filter(self, migration, finding):
         """Place a squawk finding on its statement; keep it unless it only concerns tables this run creates."""

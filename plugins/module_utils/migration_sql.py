@@ -10,6 +10,7 @@ from __future__ import annotations
 
 def created_objects(sql_text):
     """Objects the statements create: tables (with column types), columns, indexes, constraints, enum types.
+    One the same migration dropped before creating it again is marked replaced (it existed before).
 
     Raises ValueError when the SQL does not parse.
     """
@@ -22,10 +23,24 @@ def created_objects(sql_text):
         statements = parse_sql(sql_text)
     except ParseError as exc:
         raise ValueError("the SQL does not parse: %s" % exc) from exc
-    objects = []
+    objects, dropped = [], set()
     for raw in statements:
         stmt = raw.stmt
         kind = type(stmt).__name__
+        before = len(objects)
+        if kind == "DropStmt":
+            from pglast.enums import ObjectType
+
+            what = ObjectType(stmt.removeType).name.replace("OBJECT_", "").lower()
+            for obj in stmt.objects or ():
+                name = obj[-1].sval if isinstance(obj, tuple) else getattr(obj, "names", [None])[-1]
+                dropped.add((what, getattr(name, "sval", name)))
+        elif kind == "AlterTableStmt":
+            for cmd in stmt.cmds or ():
+                if cmd.subtype == AlterTableType.AT_DropConstraint:
+                    dropped.add(("constraint", stmt.relation.relname, cmd.name))
+                elif cmd.subtype == AlterTableType.AT_DropColumn:
+                    dropped.add(("column", stmt.relation.relname, cmd.name))
         if kind == "CreateStmt":
             table = {"kind": "table", "table": stmt.relation.relname, "columns": {}}
             objects.append(table)
@@ -51,6 +66,14 @@ def created_objects(sql_text):
                     objects.append({"kind": "constraint", "table": stmt.relation.relname, "name": cmd.def_.conname})
         elif kind == "CreateEnumStmt":
             objects.append({"kind": "type", "name": stmt.typeName[-1].sval})
+        # Dropped earlier in the same migration, then made again: it existed before the migration (an
+        # onDelete change drops a foreign key and adds it back), so finding it proves nothing was applied.
+        for obj in objects[before:]:
+            key = (obj["kind"], obj["table"], obj["name"]) if obj["kind"] in ("constraint", "column") else None
+            if key is None:
+                key = (obj["kind"], obj.get("name") or obj.get("table"))
+            if key in dropped:
+                obj["replaced"] = True
     return objects
 
 

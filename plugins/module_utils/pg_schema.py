@@ -57,8 +57,9 @@ SYNONYMS = {
 
 
 def normalize_type(name):
-    """One spelling per type: 'TIMESTAMP(3)' -> 'timestamp(3) without time zone', 'int4' -> 'integer'."""
-    text = re.sub(r"\s+", " ", name.strip().lower())
+    """One spelling per type: 'TIMESTAMP(3)' -> 'timestamp(3) without time zone', 'int4' -> 'integer'.
+    An enum named in mixed case compares as written, quoted or not: format_type() prints '"EnvelopeType"'."""
+    text = re.sub(r"\s+", " ", name.strip().replace('"', "").lower())
     match = re.match(r"^([a-z0-9_ ]+?)\s*(\([0-9, ]+\))?\s*((?:with|without) time zone)?(\[\])?$", text)
     if not match:
         return text

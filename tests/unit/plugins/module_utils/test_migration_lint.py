@@ -231,3 +231,53 @@ def test_the_sample_releases_27_migrations_are_additive():
     assert all(m["additive"] for m in report["migrations"])
     # Prisma sets no lock_timeout: the one warning worth reading on a busy production.
     assert {f["rule"] for f in report["advisories"]} == {"require-lock-timeout"}
+
+
+# Reproductions, written here, of patterns found in a public project's 163 migrations (issue 15).
+ON_DELETE_CHANGE = """-- DropForeignKey
+ALTER TABLE "Post" DROP CONSTRAINT "Post_authorId_fkey";
+
+-- AddForeignKey
+ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") REFERENCES "User"("id")
+  ON DELETE CASCADE ON UPDATE CASCADE;
+"""
+
+
+def test_a_foreign_key_dropped_and_added_again_in_one_migration_is_replaced_not_lost():
+    report = lint(ON_DELETE_CHANGE)
+    assert report["blocking"] == [], report["blocking"]
+    assert "replaced" in rules(report, "warn")
+    finding = next(f for f in report["findings"] if f["rule"] == "replaced")
+    assert "constraint Post_authorId_fkey on Post" in finding["message"] and finding["line"] == 2
+
+
+def test_a_function_dropped_then_created_again_is_replaced_and_named_as_sql():
+    replaced = lint(
+        "DROP FUNCTION IF EXISTS nanoid(int, text);\n"
+        "CREATE OR REPLACE FUNCTION nanoid(size int DEFAULT 21, alphabet text DEFAULT 'abc') RETURNS text"
+        " AS $$ SELECT alphabet $$ LANGUAGE sql;\n"
+    )
+    assert replaced["blocking"] == []
+    gone = lint("DROP FUNCTION IF EXISTS nanoid(int, text);")
+    [finding] = gone["blocking"]
+    assert finding["rule"] == "drop-function"
+    assert "Drops function nanoid(integer, text):" in finding["message"], finding["message"]
+    assert "<" not in finding["message"], "the parser's objects are not printed"
+
+
+def test_drops_of_what_belongs_to_a_table_this_run_created_do_not_block():
+    create = (
+        'CREATE TABLE "Sub" ("id" SERIAL NOT NULL, "userId" INTEGER, CONSTRAINT "Sub_pkey" PRIMARY KEY ("id"));\n'
+        'CREATE INDEX "Sub_userId_idx" ON "Sub"("userId");\n'
+        'ALTER TABLE "Sub" ADD CONSTRAINT "Sub_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id");\n'
+    )
+    later = (
+        'ALTER TABLE "Sub" DROP CONSTRAINT "Sub_pkey", DROP CONSTRAINT "Sub_userId_fkey";\n'
+        'ALTER TABLE "Sub" ALTER COLUMN "id" DROP DEFAULT, ALTER COLUMN "id" SET DATA TYPE TEXT;\n'
+        'DROP SEQUENCE "Sub_id_seq";\n'
+        'DROP INDEX "Sub_userId_idx";\n'
+    )
+    assert lint(create, later)["blocking"] == []
+    # The same drops on a table the database already holds do block.
+    existing = later.replace('"Sub"', '"Post"').replace("Sub_", "Post_")
+    assert set(rules(lint(existing), "block")) >= {"drop-constraint", "drop-sequence", "drop-index"}

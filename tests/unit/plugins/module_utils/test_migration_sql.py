@@ -77,3 +77,14 @@ def test_the_undo_of_a_migration_that_failed_part_way_drops_only_what_exists():
         'DROP TABLE IF EXISTS "t";',
     ]
     assert ms.down_statements(objects)[0] == 'DROP INDEX "c_kyc";'
+
+
+def test_an_object_dropped_then_made_again_in_one_migration_is_marked_replaced():
+    objects = created_objects(
+        'ALTER TABLE "Document" DROP CONSTRAINT "Document_teamId_fkey";\n'
+        'CREATE TABLE "Org" ("id" INTEGER, CONSTRAINT "Org_pkey" PRIMARY KEY ("id"));\n'
+        'ALTER TABLE "Document" ADD CONSTRAINT "Document_teamId_fkey" FOREIGN KEY ("teamId") REFERENCES "Org"("id")'
+        " ON DELETE CASCADE;\n"
+    )
+    replaced = {o.get("name", o.get("table")): bool(o.get("replaced")) for o in objects}
+    assert replaced == {"Org": False, "Org_pkey": False, "Document_teamId_fkey": True}

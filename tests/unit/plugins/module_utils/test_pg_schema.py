@@ -90,3 +90,10 @@ def test_every_kind_of_difference_is_a_readable_diff_line():
 def test_a_malformed_reference_is_an_error_not_a_pass():
     with pytest.raises(ValueError, match="table or table"):
         pg_schema.parse_reference("customers(id")
+
+
+def test_an_enum_type_compares_as_postgresql_names_it_quoted_or_not():
+    # format_type() prints a mixed-case enum quoted; an expectation may write it either way.
+    assert pg_schema.normalize_type('"EnvelopeType"') == pg_schema.normalize_type("EnvelopeType")
+    assert pg_schema.normalize_type('"EnvelopeType"[]') == pg_schema.normalize_type("EnvelopeType[]")
+    assert pg_schema.normalize_type('"EnvelopeType"') != pg_schema.normalize_type('"DocumentStatus"')

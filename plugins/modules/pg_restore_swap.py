@@ -58,6 +58,18 @@ options:
     description: The pg_restore executable (its major version must be at least the archive's).
     type: path
     default: pg_restore
+  terminate_roles:
+    description:
+      - Roles whose client sessions on the live database are ended for the swap (the apps should be stopped;
+        this ends what is left). Empty means the role of O(database_url). Other sessions (autovacuum, other
+        roles) are not ended, which would need a superuser, but waited for, up to O(swap_wait).
+    type: list
+    elements: str
+    default: []
+  swap_wait:
+    description: Seconds to keep trying the swap while sessions the tool may not end hold the database.
+    type: int
+    default: 60
 attributes:
   check_mode:
     support: full
@@ -133,7 +145,17 @@ SELECT d.datacl IS NULL, d.datconnlimit,
                  FROM aclexplode(d.datacl) a), '{}')
 FROM pg_database d WHERE d.datname = %s
 """
-TERMINATE = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()"
+# Only what the tool may end: client sessions of the app's own roles. Ending anything else needs a
+# superuser, which a managed database's admin role is not (autovacuum, other roles' sessions): those
+# are waited for instead.
+TERMINATE = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()"
+    " AND backend_type = 'client backend' AND usename = ANY(%s)"
+)
+OTHERS = (
+    "SELECT pid, coalesce(usename, ''), backend_type FROM pg_stat_activity WHERE datname = ANY(%s)"
+    " AND pid <> pg_backend_pid() ORDER BY pid"
+)
 
 
 def row_counts(db, dbname):
@@ -189,6 +211,8 @@ def main():
             maintenance_db=dict(type="str", default="postgres"),
             no_owner=dict(type="bool", default=True),
             pg_restore=dict(type="path", default="pg_restore"),
+            terminate_roles=dict(type="list", elements="str", default=[]),
+            swap_wait=dict(type="int", default=60),
         ),
         supports_check_mode=True,
         required_if=[("swap", False, ["restore_as"])],
@@ -249,13 +273,16 @@ def main():
                     cur.execute(statement)
             module.exit_json(**result)
 
-        # A client may reconnect between terminate and rename: try a few times.
-        for attempt in range(5):
+        # A client may reconnect between terminate and rename, and what the tool may not end (autovacuum,
+        # another role's session) must end by itself: try again until swap_wait has passed.
+        roles = p["terminate_roles"] or [db.params.get("user")]
+        deadline = time.monotonic() + p["swap_wait"]
+        while True:
             admin.autocommit = False
             try:
                 with admin.cursor() as cur:
                     statements = carry_over(cur, live, live)  # applied once the restored one bears the name
-                    cur.execute(TERMINATE, ([live, scratch],))
+                    cur.execute(TERMINATE, ([live, scratch], roles))
                     cur.execute(
                         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(live), sql.Identifier(keep_as))
                     )
@@ -268,12 +295,17 @@ def main():
                 break
             except psycopg2.Error as exc:
                 admin.rollback()
-                if attempt == 4 or exc.pgcode != "55006":  # object_in_use
+                admin.autocommit = True
+                if exc.pgcode != "55006" or time.monotonic() >= deadline:  # 55006: object_in_use
+                    with admin.cursor() as cur:
+                        cur.execute(OTHERS, ([live, scratch],))
+                        holders = ["%s (%s, pid %s)" % (r[1] or "no role", r[2], r[0]) for r in cur.fetchall()]
                     db.fail(
                         "swap the restored database in for",
                         exc,
-                        "The live database is unchanged; %s holds the restore. Stop what connects and run again."
-                        % scratch,
+                        "Still connected after %ss: %s; the tool ends only client sessions of %s. The live database"
+                        " is unchanged; %s holds the restore. End those sessions (or wait for autovacuum) and run"
+                        " again." % (p["swap_wait"], ", ".join(holders) or "none", ", ".join(roles), scratch),
                         **result,
                     )
                 time.sleep(1)

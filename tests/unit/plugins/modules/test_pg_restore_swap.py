@@ -160,3 +160,46 @@ def test_without_swap_it_restores_into_a_new_database_and_leaves_the_live_one_al
         cur.execute("SELECT datname FROM pg_database WHERE datname = %s", (conn.info.dbname,))
         assert cur.fetchone(), "the live database keeps its name"
     admin.close()
+
+
+def test_a_session_the_tool_may_not_end_is_waited_for_then_named_and_nothing_is_swapped(backed_up, pg_server):
+    import threading
+
+    import psycopg2
+
+    url, conn, path, before, keep_as = backed_up
+    role = "other_" + uuid.uuid4().hex[:6]
+    conn.cursor().execute(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'pw'; GRANT CONNECT ON DATABASE \"{conn.info.dbname}\" TO {role}"
+    )
+    other = psycopg2.connect(
+        dbname=conn.info.dbname,
+        host=pg_server["host"],
+        port=pg_server["port"],
+        user=role,
+        password="pw",  # noqa: S106 (a throwaway role)
+    )
+    try:
+        # Another role's session (a managed database's admin may not end it): waited for, then named.
+        result = run_module(
+            "pg_restore_swap", {"path": str(path), "database_url": url, "keep_as": keep_as, "swap_wait": 2}
+        )
+        assert result["failed"] and f"Still connected after 2s: {role} (client backend" in result["msg"]
+        assert "the live database is unchanged" in result["msg"].lower()
+        assert fingerprint(reconnect(url)) != before, "not swapped: the rows written since are still live"
+
+        # Gone within the wait: the swap goes ahead.
+        threading.Timer(2.0, other.close).start()
+        result = run_module(
+            "pg_restore_swap", {"path": str(path), "database_url": url, "keep_as": keep_as, "swap_wait": 30}
+        )
+        assert not result.get("failed"), result.get("msg")
+        assert fingerprint(reconnect(url)) == before
+    finally:
+        other.close()
+        admin = psycopg2.connect(dbname="postgres", **pg_server)
+        admin.autocommit = True
+        for name in (conn.info.dbname + "_restoring", keep_as):
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.cursor().execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        admin.close()

@@ -55,6 +55,11 @@ def plan_lines(plan):
             "  %s %s:%s %s: %s"
             % (finding["level"].upper(), finding["file"], finding["line"], finding["rule"], finding["message"])
         )
+    data = plan.get("data") or []
+    if data:
+        lines.append("Data checks on the live database:")
+        for item in data:
+            lines.append("  " + _data_line(item))
     lines.append("Code:")
     for host, change in sorted(plan.get("code", {}).items()):
         before, after = change.get("before") or "?", change.get("after") or "?"
@@ -104,6 +109,49 @@ def plan_blocking_msg(blocking):
     )
 
 
+def plan_data_results(checks, results):
+    """Each data check of the lint with what the live database answered: rows in the way (None: unchecked,
+    with the error, e.g. past its time limit)."""
+    out = []
+    for number, check in enumerate(checks):
+        result = results[number] if number < len(results) else {}
+        rows = None
+        if not result.get("failed") and result.get("query_result"):
+            rows = int(list(result["query_result"][0].values())[0])
+        out.append(dict(check, rows=rows, error="" if rows is not None else (result.get("msg") or "no answer")))
+    return out
+
+
+def _data_line(item):
+    what = "%s.%s" % (item["table"], ", ".join(item["columns"]))
+    if item["rows"] is None:
+        return "%s line %s: %s not checked (%s)" % (item["migration"], item["line"], what, item["error"][:120])
+    if item["kind"] == "not_null":
+        return "%s line %s: SET NOT NULL on %s: %d row(s) hold NULL" % (
+            item["migration"],
+            item["line"],
+            what,
+            item["rows"],
+        )
+    return "%s line %s: unique index on %s: %d value(s) held by more than one row" % (
+        item["migration"],
+        item["line"],
+        what,
+        item["rows"],
+    )
+
+
+def plan_data_msg(data):
+    """Why the plan stops on statements the live data would make fail, each named, and the way on."""
+    failing = [item for item in data if item["rows"]]
+    return (
+        "%d statement(s) would fail on the data production holds, so nothing was backed up or changed: %s."
+        " The deploy would stop there (SQLSTATE 23502 or 23505). Fix the data first (a backfill, or a"
+        " de-duplication, in an earlier migration or this one before the statement), then plan again."
+        % (len(failing), "; ".join(_data_line(item) for item in failing))
+    )
+
+
 def plan_window_msg(not_additive):
     """Why a plan with a migration that is not additive (allowed by name) needs a maintenance window."""
     return (
@@ -142,6 +190,8 @@ class FilterModule:
             "plan_fingerprint": plan_fingerprint,
             "plan_lines": plan_lines,
             "plan_window_msg": plan_window_msg,
+            "plan_data_results": plan_data_results,
+            "plan_data_msg": plan_data_msg,
             "plan_restarts": plan_restarts,
             "plan_blocking_msg": plan_blocking_msg,
             "plan_approval_msg": plan_approval_msg,

@@ -77,6 +77,10 @@ def _name(node):
     return getattr(node, "relname", None) or ".".join(part.sval for part in node)
 
 
+def _quote(name):
+    return '"%s"' % name.replace('"', '""')
+
+
 def _object_name(obj):
     """A dropped object's name as SQL: a relation or qualified name, a type, or a function with its arguments."""
     from pglast.stream import RawStream
@@ -175,6 +179,8 @@ class Linter:
         self.new_objects = set()
         self.index_tables = {}
         self.created_later = set()
+        # Statements that fail on data an existing table holds, with the query that finds it (data_check).
+        self.data_checks = []
 
     def has_rows(self, table):
         if table in self.new_tables:
@@ -242,6 +248,10 @@ class Linter:
             self.new_tables.add(table)
         elif kind == "IndexStmt":
             table = node.relation.relname
+            if node.unique and table not in self.new_tables:
+                columns = [e.name for e in node.indexParams or () if getattr(e, "name", None)]
+                if len(columns) == len(node.indexParams or ()):
+                    self.data_check(migration, stmt, "unique", table, columns)
             stmt.update(
                 summary="create %sindex %s on %s%s"
                 % (
@@ -345,6 +355,7 @@ class Linter:
                 elif sub == AlterTableType.AT_SetNotNull:
                     parts.append("set not null on %s" % column)
                     if table not in self.new_tables and (table, column) not in self.new_columns:
+                        self.data_check(migration, stmt, "not_null", table, [column])
                         block(
                             "set-not-null",
                             "Sets NOT NULL on existing column %s.%s: fails if any row holds NULL, "
@@ -417,6 +428,30 @@ class Linter:
             )
         else:
             stmt.update(summary=kind.replace("Stmt", "").lower(), additive=False)
+
+    def data_check(self, migration, stmt, kind, table, columns):
+        """Note a statement that fails on data the table already holds, and the bounded query that counts it."""
+        # Identifiers only, each quoted by _quote: nothing of the migration's text reaches the query otherwise.
+        where = " AND ".join("%s IS NOT NULL" % _quote(c) for c in columns)
+        if kind == "not_null":
+            query = "SELECT count(*) FROM %s WHERE %s IS NULL" % (_quote(table), _quote(columns[0]))  # noqa: S608
+        else:
+            query = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) AS d" % (  # noqa: S608
+                _quote(table),
+                where,
+                ", ".join(_quote(c) for c in columns),
+            )
+        self.data_checks.append(
+            {
+                "migration": migration.name,
+                "file": migration.path,
+                "line": stmt["line"],
+                "kind": kind,
+                "table": table,
+                "columns": columns,
+                "query": query,
+            }
+        )
 
     def made_by_run(self, key):
         """Whether this run made the object (or it belongs to a table this run made): dropping it loses nothing."""
@@ -545,7 +580,7 @@ def lint_migrations(
                 source="squawk",
             )
     allowed = set(allow or ())
-    report = {"migrations": [], "findings": [], "blocking": [], "advisories": []}
+    report = {"migrations": [], "findings": [], "blocking": [], "advisories": [], "data_checks": []}
     for migration in results:
         for finding in migration.findings:
             if migration.name in allowed and finding["level"] == BLOCK:
@@ -565,6 +600,7 @@ def lint_migrations(
                 ],
             }
         )
+    report["data_checks"] = linter.data_checks
     report["blocking"] = [f for f in report["findings"] if f["level"] == BLOCK]
     report["advisories"] = [f for f in report["findings"] if f["level"] == WARN]
     return report

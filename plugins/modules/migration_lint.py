@@ -111,6 +111,14 @@ advisories:
   returned: always
   type: list
   elements: dict
+data_checks:
+  description:
+    - Statements that fail on data an existing table already holds (C(SET NOT NULL) over NULLs, a unique index
+      over duplicates), each with C(migration), C(file), C(line), C(kind) (not_null or unique), C(table),
+      C(columns) and the C(query) that counts the rows in the way, for the plan to run on the live database.
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

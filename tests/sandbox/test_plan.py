@@ -19,7 +19,8 @@ from .test_rollback import assert_release_1, audit_lines, branch, release_1  # n
 pytestmark = pytest.mark.sandbox
 
 DROP_PHONE = "20251210090000_drop_customer_phone"
-UNIQUE_PAYMENT = "20251210090000_unique_payment_per_customer"
+CHECK_PAYMENT = "20251210090000_small_payments_only"
+REQUIRE_PROPERTY = "20251205090000_require_document_property"
 
 
 def add_migration(name: str, sql: str):
@@ -52,19 +53,43 @@ def test_the_plan_says_what_a_run_would_do_and_changes_nothing_anywhere(release_
     assert production_state() == before
 
 
-def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untouched(release_1, tmp_path):  # noqa: F811
-    # Additive, so the lint lets it through; payments has many rows per customer, so it fails on real data.
+def test_a_statement_the_live_data_would_make_fail_is_found_by_the_plan_before_any_backup(release_1, tmp_path):  # noqa: F811
+    # Allowed by name (a person read it), and still refused: 125 documents have no property, and every
+    # customer has several payments. The plan counts them on the live database, read only, bounded.
     name = branch(
         tmp_path,
-        "uniquepay",
-        add_migration(UNIQUE_PAYMENT, 'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n'),
+        "notnulldocs",
+        add_migration(
+            REQUIRE_PROPERTY,
+            'ALTER TABLE "documents" ALTER COLUMN "property_id" SET NOT NULL;\n'
+            'CREATE UNIQUE INDEX "payments_customer_key" ON "payments"("customer_id");\n',
+        ),
+    )
+    before = production_state()
+    allow = f'{{"migration_plan_allow": ["{REQUIRE_PROPERTY}"]}}'
+    with writing() as writer:
+        out = plain(playbook("migrate.yml", "-e", f"app_version={name}", "-e", allow, expect_rc=2))
+    assert_no_write_lost(writer, "a statement the live data would make fail (plan)")
+    assert "plan: 2 statement(s) would fail on the data production holds, so nothing was backed up" in out
+    assert f"{REQUIRE_PROPERTY} line 1: SET NOT NULL on documents.property_id: 125 row(s) hold NULL" in out
+    assert f"{REQUIRE_PROPERTY} line 2: unique index on payments.customer_id: 200 value(s)" in out
+    assert production_state() == before
+    checked = plain(playbook("migrate.yml", "--check", "-e", f"app_version={name}", "-e", allow, expect_rc=2))
+    assert "125 row(s) hold NULL" in checked, "--check finds it too"
+
+
+def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untouched(release_1, tmp_path):  # noqa: F811
+    # Additive, so the lint lets it through, and no count the plan makes predicts a CHECK: it fails on the copy.
+    name = branch(
+        tmp_path,
+        "checkpay",
+        add_migration(CHECK_PAYMENT, 'ALTER TABLE "payments" ADD CONSTRAINT "payments_small" CHECK ("amount" < 10);\n'),
     )
     started = {k: v for k, v in production_state().items() if k.endswith(" started")}
     with writing() as writer:
         out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
     assert_no_write_lost(writer, "a migration that breaks on real data (rehearsal)")
-    assert f"rehearsal on a copy of production: migrate deploy failed on migration {UNIQUE_PAYMENT}" in out
-    assert "Unique constraint failed: (customer_id)" in out  # Prisma's words for the database's 23505
+    assert f"rehearsal on a copy of production: migrate deploy failed on migration {CHECK_PAYMENT}" in out
     assert "Production was not touched" in out
     assert "Rolled back: previous code checked out where it had changed, apps not restarted; database untouched" in out
     assert_release_1(release_1)

@@ -104,3 +104,29 @@ def test_a_migration_that_is_not_additive_needs_a_window_that_the_plan_shows_and
     assert plan.plan_fingerprint(base) != plan.plan_fingerprint(windowed), "an approval covers the window"
     assert any(line.startswith("Maintenance window: every app stopped") for line in plan.plan_lines(windowed))
     assert not any(line.startswith("Maintenance window") for line in plan.plan_lines(base))
+
+
+def test_the_plan_names_a_statement_the_live_data_would_make_fail_and_what_is_unchecked():
+    checks = [
+        {"migration": "1_require", "file": "f", "line": 2, "kind": "not_null", "table": "documents",
+         "columns": ["property_id"], "query": "q"},
+        {"migration": "2_unique", "file": "f", "line": 1, "kind": "unique", "table": "payments",
+         "columns": ["customer_id"], "query": "q"},
+        {"migration": "3_slow", "file": "f", "line": 4, "kind": "not_null", "table": "big", "columns": ["x"],
+         "query": "q"},
+    ]  # fmt: skip
+    results = [
+        {"query_result": [{"count": 125}]},
+        {"query_result": [{"count": 0}]},
+        {"failed": True, "msg": "canceling statement due to statement timeout"},
+    ]
+    data = plan.plan_data_results(checks, results)
+    assert [item["rows"] for item in data] == [125, 0, None]
+    msg = plan.plan_data_msg(data)
+    assert msg.startswith("1 statement(s) would fail on the data production holds, so nothing was backed up")
+    assert "1_require line 2: SET NOT NULL on documents.property_id: 125 row(s) hold NULL" in msg
+    lines = plan.plan_lines({"database": "d", "data": data})
+    assert "  2_unique line 1: unique index on payments.customer_id: 0 value(s) held by more than one row" in lines
+    assert any(
+        "3_slow line 4: big.x not checked (canceling statement due to statement timeout)" in line for line in lines
+    )

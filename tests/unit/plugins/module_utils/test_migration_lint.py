@@ -281,3 +281,18 @@ def test_drops_of_what_belongs_to_a_table_this_run_created_do_not_block():
     # The same drops on a table the database already holds do block.
     existing = later.replace('"Sub"', '"Post"').replace("Sub_", "Post_")
     assert set(rules(lint(existing), "block")) >= {"drop-constraint", "drop-sequence", "drop-index"}
+
+
+def test_statements_that_can_fail_on_existing_data_come_with_the_query_that_counts_it():
+    report = lint(
+        'ALTER TABLE "Post" ALTER COLUMN "authorId" SET NOT NULL;\n'
+        'CREATE UNIQUE INDEX "Post_slug_key" ON "Post"("slug");\n'
+        'CREATE TABLE "Tag" ("id" INTEGER, "name" TEXT);\n'
+        'CREATE UNIQUE INDEX "Tag_name_key" ON "Tag"("name");\n',
+        allow=["20250101000000_m1"],
+    )
+    assert [(c["kind"], c["table"], c["columns"], c["line"]) for c in report["data_checks"]] == [
+        ("not_null", "Post", ["authorId"], 1),
+        ("unique", "Post", ["slug"], 2),
+    ], "allowed or not; none for the run's own new table"
+    assert report["data_checks"][0]["query"] == 'SELECT count(*) FROM "Post" WHERE "authorId" IS NULL'

@@ -95,8 +95,6 @@ def plan_restarts(hosts, strategies, new_code_hosts, schema_changes):
 
 def plan_blocking_msg(blocking):
     """Why the plan stops on lint findings that can lose or rewrite data, each named, and the two ways on."""
-    import json
-
     found = " ".join(
         "[%s:%s %s] %s Statement: %s." % (f["file"], f["line"], f["rule"], f["message"], _truncate(f["statement"], 160))
         for f in blocking

@@ -133,7 +133,89 @@ def created_keys(node):
         keys.add(("type", node.typeName[-1].sval))
     elif kind == "ViewStmt":
         keys.add(("view", node.view.relname))
+    elif kind == "RenameStmt":
+        old = renamed_key(node)
+        if old is not None:
+            keys.add(old[:-1] + (node.newname,))
     return keys
+
+
+# What RENAME names, as created_keys names it; None for what no drop is matched against (columns).
+_RENAMED = {"OBJECT_TABLE": "table", "OBJECT_INDEX": "index", "OBJECT_TYPE": "type", "OBJECT_SEQUENCE": "sequence",
+            "OBJECT_VIEW": "view", "OBJECT_FUNCTION": "function"}  # fmt: skip
+
+
+def renamed_key(node):
+    """The key of what a RenameStmt renames, before the rename: (kind, name) or (constraint, table, name)."""
+    from pglast.enums import ObjectType
+
+    what = ObjectType(node.renameType).name
+    if what == "OBJECT_TABCONSTRAINT":
+        return ("constraint", node.relation.relname, node.subname)
+    if what not in _RENAMED:
+        return None
+    if node.relation is not None:
+        return (_RENAMED[what], node.relation.relname)
+    return (_RENAMED[what], _key_name(node.object))
+
+
+# Type names as format_type() and as the parser spell them, to one name each.
+_TYPE_ALIASES = {
+    "character varying": "varchar", "character": "bpchar", "char": "bpchar", "integer": "int4", "int": "int4",
+    "smallint": "int2", "bigint": "int8", "double precision": "float8", "real": "float4", "decimal": "numeric",
+    "boolean": "bool", "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz",
+    "time without time zone": "time", "time with time zone": "timetz",
+}  # fmt: skip
+# Conversions every value survives (old base: new bases), precision aside.
+_WIDENS = {
+    "int2": {"int4", "int8", "numeric"}, "int4": {"int8", "numeric"}, "int8": {"numeric"}, "float4": {"float8"},
+    "varchar": {"text"}, "timestamp": {"timestamptz"},
+}  # fmt: skip
+
+
+def canonical_type(text):
+    """(base, modifiers, is_array) of a type as format_type() or type_sql() writes it."""
+    import re
+
+    text = text.strip()
+    array = text.endswith("[]")
+    text = text[:-2] if array else text
+    match = re.match(r"^(.*?)\s*(?:\(([\d,\s]+)\))?(\s+with(?:out)? time zone)?$", text)
+    base, mods, zone = match.group(1), match.group(2), match.group(3) or ""
+    base = (base + zone).strip().strip('"')
+    base = _TYPE_ALIASES.get(base.lower(), base if base != base.lower() else base.lower())
+    if base.startswith("pg_catalog."):
+        base = base[len("pg_catalog.") :]
+    return base, tuple(int(m) for m in mods.split(",")) if mods else (), array
+
+
+def type_sql(type_name):
+    """A parser TypeName as SQL: varchar(100), timestamptz(3), "Role"[]."""
+    names = [part.sval for part in type_name.names]
+    if names[0] == "pg_catalog" and len(names) > 1:
+        names = names[1:]
+    mods = [str(getattr(m.val, "ival", "")) for m in type_name.typmods or () if type(m).__name__ == "A_Const"]
+    text = ".".join(names) + ("(%s)" % ",".join(mods) if mods else "")
+    return text + ("[]" if type_name.arrayBounds else "")
+
+
+def widens(old, new):
+    """Whether every value of type `old` converts to `new` unchanged (a wider or equal type)."""
+    (ob, om, oa), (nb, nm, na) = canonical_type(old), canonical_type(new)
+    if oa != na:
+        return False
+    if nb == ob or nb in _WIDENS.get(ob, ()):
+        if not nm or nb == "text":
+            return True
+        if not om:
+            return False  # unbounded to bounded
+        if nb == "numeric" and ob == "numeric":
+            (op, os_), (np_, ns) = (om + (0,))[:2], (nm + (0,))[:2]
+            return ns >= os_ and np_ - ns >= op - os_
+        if nb == "numeric":
+            return False
+        return nm[0] >= om[0]
+    return False
 
 
 class Migration:
@@ -179,8 +261,19 @@ class Linter:
         self.new_objects = set()
         self.index_tables = {}
         self.created_later = set()
+        # Objects renamed away by a migration that makes their name again (replaced): dropping them loses nothing.
+        self.replaced_away = set()
+        self.renamed_own = False
         # Statements that fail on data an existing table holds, with the query that finds it (data_check).
         self.data_checks = []
+
+    def harmless_index_drop(self, name):
+        """An index the live database holds whose drop loses no rule: not unique, or another has its columns."""
+        for info in self.tables.values():
+            index = (info.get("indexes") or {}).get(name)
+            if index is not None:
+                return not index.get("unique", True) or bool(index.get("covered"))
+        return False
 
     def has_rows(self, table):
         if table in self.new_tables:
@@ -227,7 +320,8 @@ class Linter:
                 "findings": [],
             }
             self._classify(migration, raw.stmt, stmt)
-            self.new_objects |= later[number]
+            if type(raw.stmt).__name__ != "RenameStmt" or self.renamed_own:
+                self.new_objects |= later[number]
             if type(raw.stmt).__name__ == "IndexStmt" and raw.stmt.idxname:
                 self.index_tables[raw.stmt.idxname] = raw.stmt.relation.relname
             migration.statements.append(stmt)
@@ -303,8 +397,17 @@ class Linter:
             stmt.update(summary="drop %s %s" % (what, ", ".join(names)), tables=names if what == "table" else [])
             if keys and all(key in self.created_later for key in keys):
                 self.replaced(migration, stmt, "%s %s" % (what, ", ".join(names)))
-            elif keys and all(self.made_by_run(key) for key in keys):
-                stmt["additive"] = False  # Dropping what this run created loses nothing.
+            elif keys and all(self.made_by_run(key) or key in self.replaced_away for key in keys):
+                stmt["additive"] = False  # Dropping what this run created, or renamed away to replace, loses nothing.
+            elif what == "index" and all(self.harmless_index_drop(key[1]) for key in keys):
+                stmt["additive"] = False
+                migration.finding(
+                    stmt,
+                    "drop-index",
+                    WARN,
+                    "Drops index %s: no data and no rule is lost (not unique, or another unique index or the "
+                    "primary key has the same columns); queries that used it may be slower." % ", ".join(names),
+                )
             elif what in ("table", "index", "type", "sequence", "view", "materialized view", "schema", "function"):
                 block(
                     "drop-" + what.replace(" ", "-"),
@@ -340,6 +443,9 @@ class Linter:
                             )
                 elif sub == AlterTableType.AT_DropColumn:
                     parts.append("drop column %s" % column)
+                    if table in self.new_tables or (table, column) in self.new_columns:
+                        stmt["additive"] = False  # a column of this run's own: it holds nothing yet
+                        continue
                     block(
                         "drop-column",
                         "Drops column %s.%s and its data; the previous release may still read it." % (table, column),
@@ -347,11 +453,30 @@ class Linter:
                 elif sub == AlterTableType.AT_AlterColumnType:
                     parts.append("alter column %s type" % column)
                     if table not in self.new_tables and (table, column) not in self.new_columns:
-                        block(
-                            "alter-column-type",
-                            "Changes the type of %s.%s: rewrites the table under an ACCESS "
-                            "EXCLUSIVE lock and can fail or truncate values." % (table, column),
-                        )
+                        old = ((self.tables.get(table) or {}).get("columns") or {}).get(column)
+                        new = type_sql(cmd.def_.typeName)
+                        change = "%s.%s%s" % (table, column, " from %s to %s" % (old, new) if old else "")
+                        if old and cmd.def_.raw_default is None and widens(old, new):
+                            stmt["additive"] = False
+                            migration.finding(
+                                stmt,
+                                "alter-column-type",
+                                WARN,
+                                "Changes the type of %s: every value fits, nothing is lost%s, but the table may be "
+                                "rewritten under an ACCESS EXCLUSIVE lock."
+                                % (
+                                    change,
+                                    " (values are read in the session's TimeZone: Prisma writes UTC)"
+                                    if canonical_type(old)[0] == "timestamp" and canonical_type(new)[0] == "timestamptz"
+                                    else "",
+                                ),
+                            )
+                        else:
+                            block(
+                                "alter-column-type",
+                                "Changes the type of %s: rewrites the table under an ACCESS "
+                                "EXCLUSIVE lock and can fail or truncate values." % change,
+                            )
                 elif sub == AlterTableType.AT_SetNotNull:
                     parts.append("set not null on %s" % column)
                     if table not in self.new_tables and (table, column) not in self.new_columns:
@@ -392,18 +517,42 @@ class Linter:
                     stmt["additive"] = False
             stmt["summary"] = "alter table %s: %s" % (table, ", ".join(parts))
         elif kind == "RenameStmt":
-            target = node.relation.relname if node.relation else _name(node.object) if node.object else ""
+            self.renamed_own = False
             what = ObjectType(node.renameType).name.replace("OBJECT_", "").lower()
+            what = "constraint" if what == "tabconstraint" else what
+            key = renamed_key(node)
+            target = node.relation.relname if node.relation is not None else _object_name(node.object)
+            on_table = target if what in ("table", "column", "constraint") else None
+            old_name = "%s.%s" % (target, node.subname) if node.subname else target
             stmt.update(
-                summary="rename %s %s%s to %s"
-                % (what, target, "." + node.subname if node.subname else "", node.newname),
-                tables=[target] if node.relation else [],
+                summary="rename %s %s to %s" % (what, old_name, node.newname), tables=[on_table] if on_table else []
             )
-            if target not in self.new_tables:
+            if (
+                on_table in self.new_tables
+                or (what == "column" and (target, node.subname) in self.new_columns)
+                or (key is not None and len(key) == 2 and self.made_by_run(key))
+            ):
+                # This run's own object: nothing uses it yet. It is the run's under its new name too.
+                self.renamed_own = True
+                stmt["additive"] = False
+                if what == "table":
+                    self.new_tables.add(node.newname)
+                    self.new_columns |= {(node.newname, c) for t, c in self.new_columns if t == target}
+                    self.index_tables.update({i: node.newname for i, t in self.index_tables.items() if t == target})
+                elif what == "column":
+                    self.new_columns.add((target, node.newname))
+            elif key is not None and key in self.created_later:
+                # Renamed away, and the name taken again further on: Prisma's enum swap (the column's
+                # conversion is where data can fail, and it is classified on its own).
+                self.replaced(migration, stmt, "%s %s" % (what, old_name), verb="Renames")
+                self.replaced_away.add(key[:-1] + (node.newname,))
+            elif what in ("index", "constraint"):
+                pass  # The app names tables, columns and types, never indexes or constraints: nothing it uses changes.
+            else:
                 block(
                     "rename",
-                    "Renames %s %s%s to %s: the previous release, still running until its restart, "
-                    "uses the old name." % (what, target, "." + node.subname if node.subname else "", node.newname),
+                    "Renames %s %s to %s: the previous release, still running until its restart, uses the old name."
+                    % (what, old_name, node.newname),
                 )
         elif kind == "TruncateStmt":
             names = [r.relname for r in node.relations]
@@ -464,15 +613,15 @@ class Linter:
             return any(name.startswith(table + "_") and name.endswith("_seq") for table in self.new_tables)
         return False
 
-    def replaced(self, migration, stmt, what):
-        """A drop the same migration undoes further on: nothing is lost, but the object is missing meanwhile."""
+    def replaced(self, migration, stmt, what, verb="Drops"):
+        """A drop (or rename) the same migration undoes further on: nothing is lost, but it is missing meanwhile."""
         stmt["additive"] = False
         migration.finding(
             stmt,
             "replaced",
             WARN,
-            "Drops %s and creates it again further on in this migration: replaced, nothing lost; run as one"
-            " transaction (Prisma's), nothing sees it missing, but the table is locked meanwhile." % what,
+            "%s %s and creates it again further on in this migration: replaced, nothing lost; run as one"
+            " transaction (Prisma's), nothing sees it missing, but the table is locked meanwhile." % (verb, what),
         )
 
     def squawk_filter(self, migration, finding):

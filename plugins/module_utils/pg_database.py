@@ -33,7 +33,16 @@ SELECT pg_database_size(current_database()),
          SELECT c.relname AS name, GREATEST(c.reltuples, 0)::bigint AS rows,
                 (xpath('/row/e/text()', query_to_xml(format('SELECT EXISTS (SELECT 1 FROM %I.%I) AS e',
                                                             n.nspname, c.relname), false, true, '')))[1]::text
-                  = 'true' AS has_rows
+                  = 'true' AS has_rows,
+                -- For the lint: each column's type as PostgreSQL names it, and each index's uniqueness (and
+                -- whether another unique index or the primary key has the same columns).
+                (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod)) FROM pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+                (SELECT json_object_agg(i.relname, json_build_object('unique', x.indisunique,
+                          'covered', EXISTS (SELECT 1 FROM pg_index y WHERE y.indrelid = x.indrelid
+                            AND y.indexrelid <> x.indexrelid AND y.indisunique AND y.indkey::text = x.indkey::text
+                            AND y.indexprs IS NULL AND y.indpred IS NULL)))
+                   FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) AS indexes
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))) t), '[]')
 """

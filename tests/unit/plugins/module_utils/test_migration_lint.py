@@ -49,7 +49,6 @@ BLOCKING = [
     ('ALTER TABLE "Post" ALTER COLUMN "title" SET NOT NULL;', "set-not-null"),
     ('ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";', "rename"),
     ('ALTER TABLE "User" RENAME TO "Person";', "rename"),
-    ('ALTER INDEX "users_email_idx" RENAME TO "users_email_key";', "rename"),
     ("ALTER TYPE \"Role\" RENAME VALUE 'USER' TO 'MEMBER';", "rename"),
     ('TRUNCATE TABLE "sessions";', "truncate"),
     ('TRUNCATE "sessions", "User" RESTART IDENTITY;', "truncate"),
@@ -89,6 +88,9 @@ ADDITIVE = [
     'ALTER TABLE "User" ADD COLUMN "seq" SERIAL NOT NULL;',
     'ALTER TABLE "User" ADD COLUMN "n" BIGINT GENERATED ALWAYS AS IDENTITY;',
     "ALTER TYPE \"Role\" ADD VALUE 'ADMIN';",
+    # The app names tables, columns and types; never indexes or constraints (papermark renamed both).
+    'ALTER INDEX "users_email_idx" RENAME TO "users_email_key";',
+    'ALTER TABLE "Post" RENAME CONSTRAINT "Post_authorId_fkey" TO "Post_author_fkey";',
     "CREATE TYPE \"Mood\" AS ENUM ('HAPPY', 'SAD');",
     'CREATE EXTENSION IF NOT EXISTS "pgcrypto";',
     'ALTER TABLE "empty_log" ADD COLUMN "level" TEXT NOT NULL;',
@@ -124,8 +126,7 @@ def test_a_statement_that_changes_but_loses_nothing_is_not_additive_and_does_not
     assert not report["migrations"][0]["additive"]
 
 
-def test_prismas_enum_value_removal_blocks_on_each_destructive_step():
-    sql = """-- AlterEnum
+ENUM_SWAP = """-- AlterEnum
 BEGIN;
 CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
 ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
@@ -134,7 +135,19 @@ ALTER TYPE "Role_new" RENAME TO "Role";
 DROP TYPE "Role_old";
 COMMIT;
 """
-    assert set(rules(lint(sql), "block")) == {"alter-column-type", "rename", "drop-type"}
+
+
+def test_prismas_enum_value_removal_blocks_on_the_columns_conversion_only():
+    # The type is replaced under its own name (renamed away, renamed into, the old one dropped): the loss, if
+    # any, is in converting the column's values; rallly and hoppscotch do this in 6 migrations.
+    report = lint(ENUM_SWAP)
+    assert rules(report, "block") == ["alter-column-type"], report["findings"]
+    assert "replaced" in rules(report, "warn")
+    # On a type and a table this run made, nothing blocks.
+    own = 'CREATE TYPE "Role" AS ENUM (\'USER\', \'OLD\');\nCREATE TABLE "Member" ("role" "Role");\n'
+    assert lint(own, ENUM_SWAP.replace('"User"', '"Member"'))["blocking"] == []
+    # Renamed away with nothing made under the old name: the previous release's name is gone.
+    assert rules(lint('ALTER TYPE "Role" RENAME TO "Role_old";'), "block") == ["rename"]
 
 
 def test_a_finding_names_the_line_of_its_statement_after_prismas_comments():
@@ -296,3 +309,88 @@ def test_statements_that_can_fail_on_existing_data_come_with_the_query_that_coun
         ("unique", "Post", ["slug"], 2),
     ], "allowed or not; none for the run's own new table"
     assert report["data_checks"][0]["query"] == 'SELECT count(*) FROM "Post" WHERE "authorId" IS NULL'
+
+
+def test_what_a_table_of_this_run_is_called_after_a_rename_is_still_the_runs():
+    # rallly's naming convention update: its tables made, renamed, their columns renamed, rewritten and dropped.
+    made = (
+        'CREATE TABLE "Comment" ("id" TEXT NOT NULL, "authorName" TEXT,'
+        ' CONSTRAINT "Comment_pkey" PRIMARY KEY ("id"));\n'
+        'CREATE INDEX "Comment_authorName_idx" ON "Comment"("authorName");\n'
+        "CREATE TYPE \"PollType\" AS ENUM ('date');\n"
+    )
+    renamed = (
+        'ALTER TABLE "Comment" RENAME TO "comments";\n'
+        'ALTER TABLE "comments" RENAME COLUMN "authorName" TO "author_name";\n'
+        'ALTER TABLE "comments" RENAME CONSTRAINT "Comment_pkey" TO "comments_pkey";\n'
+        'ALTER INDEX "Comment_authorName_idx" RENAME TO "comments_author_name_idx";\n'
+        'ALTER TYPE "PollType" RENAME TO "poll_type";\n'
+        'UPDATE "comments" SET "author_name" = \'x\';\n'
+        'ALTER TABLE "comments" DROP COLUMN "author_name", ADD COLUMN "n" INTEGER NOT NULL;\n'
+        'DROP INDEX "comments_author_name_idx";\n'
+        'DROP TYPE "poll_type";\n'
+    )
+    assert lint(made, renamed)["blocking"] == []
+    # The same statements on what the database already holds block: the previous release uses those names.
+    existing = lint(renamed, tables={"Comment": {"rows": 5, "has_rows": True}})
+    assert set(rules(existing, "block")) >= {"rename", "update-without-where", "drop-column", "drop-index", "drop-type"}
+
+
+def test_a_column_this_run_made_can_be_dropped():
+    # umami: session_data made (02), its deleted_at dropped (06), in one run.
+    assert (
+        lint('CREATE TABLE "s" ("id" UUID, "deleted_at" TIMESTAMP);', 'ALTER TABLE "s" DROP COLUMN "deleted_at";')[
+            "blocking"
+        ]
+        == []
+    )
+    assert lint('ALTER TABLE "User" ADD COLUMN "tmp" TEXT;', 'ALTER TABLE "User" DROP COLUMN "tmp";')["blocking"] == []
+
+
+LIVE = {
+    "website": {
+        "rows": 40, "has_rows": True,
+        "columns": {"website_id": "uuid", "name": "character varying(100)"},
+        "indexes": {
+            "website_pkey": {"unique": True, "covered": True},
+            "website_website_id_key": {"unique": True, "covered": True},
+            "website_name_key": {"unique": True, "covered": False},
+            "website_created_at_idx": {"unique": False, "covered": False},
+        },
+    },
+    "Account": {"rows": 9, "has_rows": True, "columns": {"loggedIn": "timestamp(3) without time zone", "n": "integer",
+                                                          "price": "numeric(10,2)", "code": "character varying(200)"}},
+}  # fmt: skip
+
+
+def test_an_index_drop_that_loses_no_rule_warns_and_one_that_does_blocks():
+    # umami's unique keys duplicating the primary key, and rallly's plain indexes rebuilt as btree.
+    report = lint('DROP INDEX "website_website_id_key";\nDROP INDEX "website_created_at_idx";', tables=LIVE)
+    assert report["blocking"] == [] and rules(report, "warn").count("drop-index") == 2, report["findings"]
+    assert "no data and no rule is lost" in report["findings"][0]["message"]
+    assert rules(lint('DROP INDEX "website_name_key";', tables=LIVE), "block") == ["drop-index"]
+    assert rules(lint('DROP INDEX "unknown_idx";', tables=LIVE), "block") == ["drop-index"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "level"),
+    [
+        # hoppscotch's 26 columns to timestamptz(3); widening a varchar, an integer, a numeric's precision.
+        ('ALTER TABLE "Account" ALTER COLUMN "loggedIn" SET DATA TYPE TIMESTAMPTZ(3);', "warn"),
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE VARCHAR(255);', "warn"),
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE TEXT;', "warn"),
+        ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT;', "warn"),
+        ('ALTER TABLE "Account" ALTER COLUMN "price" SET DATA TYPE DECIMAL(12,2);', "warn"),
+        # umami's VARCHAR(200) to VARCHAR(50); a scale lost; a conversion of its own (USING); a type not described.
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE VARCHAR(50);', "block"),
+        ('ALTER TABLE "Account" ALTER COLUMN "price" SET DATA TYPE DECIMAL(12,1);', "block"),
+        ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT USING "n" * 2;', "block"),
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE JSONB;', "block"),
+        ('ALTER TABLE "Account" ALTER COLUMN "other" SET DATA TYPE TEXT;', "block"),
+    ],
+)
+def test_a_type_change_every_value_survives_warns_and_any_other_blocks(sql, level):
+    report = lint(sql, tables=LIVE)
+    assert [f["level"] for f in report["findings"] if f["rule"] == "alter-column-type"] == [level], report["findings"]
+    if level == "block":
+        assert "can fail or truncate" in report["blocking"][0]["message"]

@@ -181,11 +181,28 @@ def test_the_checkouts_migration_state_and_the_databases_tables_are_read_from_it
         (hashlib.sha256(b"SELECT 1; -- 20250101000000_init\n").hexdigest(),),
     )
     (app / ".env").write_text(f'DATABASE_URL="{url}"\n')
-    conn.cursor().execute("CREATE TABLE users (id int); INSERT INTO users VALUES (1); CREATE TABLE empty (id int)")
+    conn.cursor().execute(
+        "CREATE TABLE users (id int PRIMARY KEY, email varchar(80), seen timestamp(3)); INSERT INTO users VALUES (1);"
+        " CREATE UNIQUE INDEX users_id_key ON users (id); CREATE UNIQUE INDEX users_email_key ON users (email);"
+        " CREATE INDEX users_seen_idx ON users (seen); CREATE TABLE empty (id int)"
+    )
     result = read(app, origin, "main", database=True)
     state = result["migration_state"]
     tables = {t["name"]: t["has_rows"] for t in result["database"]["tables"]}
     assert tables == {"_prisma_migrations": True, "users": True, "empty": False} and result["database"]["bytes"] > 0
+    # What the lint needs to tell a widening type change and a harmless index drop from a loss.
+    users = next(t for t in result["database"]["tables"] if t["name"] == "users")
+    assert users["columns"] == {
+        "id": "integer",
+        "email": "character varying(80)",
+        "seen": "timestamp(3) without time zone",
+    }
+    assert users["indexes"] == {
+        "users_pkey": {"unique": True, "covered": True},
+        "users_id_key": {"unique": True, "covered": True},
+        "users_email_key": {"unique": True, "covered": False},
+        "users_seen_idx": {"unique": False, "covered": False},
+    }
     assert state["applied"] == ["20250101000000_init"] and state["pending"] == ["20250201000000_add_b"]
     assert state["up_to_date"] is False and state["problems"] == [] and state["history_table"] is True
 

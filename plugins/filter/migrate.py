@@ -149,9 +149,9 @@ def migration_dropped_data(sql_text):
         raise AnsibleFilterError("migration_dropped_data: the SQL does not parse: %s" % exc) from exc
 
 
-def migration_tree_problems(paths, allow_near_duplicates=()):
+def migration_tree_problems(paths, allow_near_duplicates=(), migrations=None):
     """Known issues (folders without migration.sql, near-duplicate names) in a revision's file list."""
-    return prisma_migrations.tree_problems(paths, allow_near_duplicates=allow_near_duplicates)
+    return prisma_migrations.tree_problems(paths, allow_near_duplicates=allow_near_duplicates, migrations=migrations)
 
 
 class FilterModule:

@@ -139,9 +139,14 @@ def _data_line(item):
     )
 
 
+def plan_data_failing(data):
+    """The data checks that found rows in the way (not those that could not run: the rehearsal decides those)."""
+    return [item for item in data if item["rows"]]
+
+
 def plan_data_msg(data):
     """Why the plan stops on statements the live data would make fail, each named, and the way on."""
-    failing = [item for item in data if item["rows"]]
+    failing = plan_data_failing(data)
     return (
         "%d statement(s) would fail on the data production holds, so nothing was backed up or changed: %s."
         " The deploy would stop there (SQLSTATE 23502 or 23505). Fix the data first (a backfill, or a"
@@ -190,6 +195,7 @@ class FilterModule:
             "plan_window_msg": plan_window_msg,
             "plan_data_results": plan_data_results,
             "plan_data_msg": plan_data_msg,
+            "plan_data_failing": plan_data_failing,
             "plan_restarts": plan_restarts,
             "plan_blocking_msg": plan_blocking_msg,
             "plan_approval_msg": plan_approval_msg,

@@ -199,6 +199,34 @@ def type_sql(type_name):
     return text + ("[]" if type_name.arrayBounds else "")
 
 
+def plain_using(expr, column, old, new):
+    """Whether a USING converts the column as a plain change of type would: None if not, else words to add.
+
+    Nothing, the column itself, a cast of it to the new type, and (timestamp to timestamptz) the column read AT
+    TIME ZONE a named zone (hoppscotch's 26 columns, `USING "x" AT TIME ZONE 'UTC'`: exact, whatever the session's).
+    """
+
+    def is_column(node):
+        return type(node).__name__ == "ColumnRef" and getattr(node.fields[-1], "sval", None) == column
+
+    if expr is None or is_column(expr):
+        return ""
+    kind = type(expr).__name__
+    if kind == "TypeCast" and is_column(expr.arg) and canonical_type(type_sql(expr.typeName)) == canonical_type(new):
+        return ""
+    if (
+        kind == "FuncCall"
+        and [n.sval for n in expr.funcname][-1] == "timezone"
+        and len(expr.args) == 2
+        and type(expr.args[0]).__name__ == "A_Const"
+        and is_column(expr.args[1])
+        and old
+        and (canonical_type(old)[0], canonical_type(new)[0]) == ("timestamp", "timestamptz")
+    ):
+        return " (values read as %s time, as USING says)" % expr.args[0].val.sval
+    return None
+
+
 def widens(old, new):
     """Whether every value of type `old` converts to `new` unchanged (a wider or equal type)."""
     (ob, om, oa), (nb, nm, na) = canonical_type(old), canonical_type(new)
@@ -264,6 +292,8 @@ class Linter:
         # Objects renamed away by a migration that makes their name again (replaced): dropping them loses nothing.
         self.replaced_away = set()
         self.renamed_own = False
+        # The live names of tables ({new: old}) and columns ({(table, new): old}) this run renames.
+        self.live_names = {}
         # Statements that fail on data an existing table holds, with the query that finds it (data_check).
         self.data_checks = []
 
@@ -456,7 +486,8 @@ class Linter:
                         old = ((self.tables.get(table) or {}).get("columns") or {}).get(column)
                         new = type_sql(cmd.def_.typeName)
                         change = "%s.%s%s" % (table, column, " from %s to %s" % (old, new) if old else "")
-                        if old and cmd.def_.raw_default is None and widens(old, new):
+                        using = plain_using(cmd.def_.raw_default, column, old, new)
+                        if old and using is not None and widens(old, new):
                             stmt["additive"] = False
                             migration.finding(
                                 stmt,
@@ -466,9 +497,13 @@ class Linter:
                                 "rewritten under an ACCESS EXCLUSIVE lock."
                                 % (
                                     change,
-                                    " (values are read in the session's TimeZone: Prisma writes UTC)"
-                                    if canonical_type(old)[0] == "timestamp" and canonical_type(new)[0] == "timestamptz"
-                                    else "",
+                                    using
+                                    or (
+                                        " (values are read in the session's TimeZone: Prisma writes UTC)"
+                                        if canonical_type(old)[0] == "timestamp"
+                                        and canonical_type(new)[0] == "timestamptz"
+                                        else ""
+                                    ),
                                 ),
                             )
                         else:
@@ -541,6 +576,15 @@ class Linter:
                     self.index_tables.update({i: node.newname for i, t in self.index_tables.items() if t == target})
                 elif what == "column":
                     self.new_columns.add((target, node.newname))
+            elif what == "table":
+                self.live_names[node.newname] = self.live_names.get(target, target)
+                self.live_names.update(
+                    {(node.newname, k[1]): v for k, v in list(self.live_names.items()) if k[:1] == (target,)}
+                )
+            elif what == "column":
+                self.live_names[(target, node.newname)] = self.live_names.get((target, node.subname), node.subname)
+            if self.renamed_own:
+                pass
             elif key is not None and key in self.created_later:
                 # Renamed away, and the name taken again further on: Prisma's enum swap (the column's
                 # conversion is where data can fail, and it is classified on its own).
@@ -580,15 +624,18 @@ class Linter:
 
     def data_check(self, migration, stmt, kind, table, columns):
         """Note a statement that fails on data the table already holds, and the bounded query that counts it."""
+        # The live database knows the table and columns by the names they have before this run's renames.
+        live = self.live_names.get(table, table)
+        columns_live = [self.live_names.get((table, c), c) for c in columns]
         # Identifiers only, each quoted by _quote: nothing of the migration's text reaches the query otherwise.
-        where = " AND ".join("%s IS NOT NULL" % _quote(c) for c in columns)
+        where = " AND ".join("%s IS NOT NULL" % _quote(c) for c in columns_live)
         if kind == "not_null":
-            query = "SELECT count(*) FROM %s WHERE %s IS NULL" % (_quote(table), _quote(columns[0]))  # noqa: S608
+            query = "SELECT count(*) FROM %s WHERE %s IS NULL" % (_quote(live), _quote(columns_live[0]))  # noqa: S608
         else:
             query = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) AS d" % (  # noqa: S608
-                _quote(table),
+                _quote(live),
                 where,
-                ", ".join(_quote(c) for c in columns),
+                ", ".join(_quote(c) for c in columns_live),
             )
         self.data_checks.append(
             {

@@ -95,25 +95,43 @@ def scan_migrations(migrations_dir):
     return found
 
 
-def near_duplicates(names):
-    """Groups of migration names that differ only in their timestamp prefix.
+def near_duplicates(names, contents=None):
+    """Groups of migration names that differ only in their timestamp prefix: one change committed twice.
+
+    With `contents` ({name: its SQL, or its checksum; None when it has none}), a group is kept only when two of
+    its migrations hold the same SQL (whitespace aside) or one holds none (the runbook's case): migrations that
+    differ are two changes (hoppscotch's two fix_order_index, months apart), and the rehearsal runs both.
 
     >>> near_duplicates(["20251204_consolidate", "20251204175644_consolidate", "20250101_init"])
     [['20251204175644_consolidate', '20251204_consolidate']]
+    >>> near_duplicates(["1_fix", "2_fix"], {"1_fix": "UPDATE a SET x = 1;", "2_fix": "UPDATE b SET x = 1;"})
+    []
     """
     by_suffix = {}
     for name in names:
         match = MIGRATION_NAME.match(name)
         if match:
             by_suffix.setdefault(match.group(2), []).append(name)
-    return [sorted(group) for _, group in sorted(by_suffix.items()) if len(group) > 1]
+    groups = [sorted(group) for _, group in sorted(by_suffix.items()) if len(group) > 1]
+    if contents is None:
+        return groups
+
+    def same(group):
+        texts = [contents.get(name) for name in group]
+        if any(text is None for text in texts):
+            return True
+        normal = {" ".join(text.split()) for text in texts}
+        return len(normal) < len(texts)
+
+    return [group for group in groups if same(group)]
 
 
-def tree_problems(paths, migrations_dir="prisma/migrations", allow_near_duplicates=()):
+def tree_problems(paths, migrations_dir="prisma/migrations", allow_near_duplicates=(), migrations=None):
     """Known issues in a revision's migration folders, from its file list (`git ls-tree -r --name-only`).
 
     Folders without migration.sql (P3015 on deploy) and near-duplicate names, as sentences with the fix;
-    near-duplicates named in allow_near_duplicates are accepted.
+    near-duplicates named in allow_near_duplicates are accepted. `migrations` ([{name, sql}], as
+    preflight_host_info reads the revision) tells a change committed twice from two changes of one name.
     """
     prefix = migrations_dir.rstrip("/") + "/"
     folders = {}
@@ -125,7 +143,11 @@ def tree_problems(paths, migrations_dir="prisma/migrations", allow_near_duplicat
         "failed_migrations": [],
         "empty_folders": sorted(f for f, files in folders.items() if "migration.sql" not in files),
         "near_duplicates": [
-            group for group in near_duplicates(sorted(folders)) if not set(group) <= set(allow_near_duplicates)
+            group
+            for group in near_duplicates(
+                sorted(folders), None if migrations is None else {m["name"]: m.get("sql") for m in migrations}
+            )
+            if not set(group) <= set(allow_near_duplicates)
         ],
         "missing_locally": [],
         "checksum_mismatches": [],
@@ -168,7 +190,9 @@ def classify(local, rows):
         "missing_locally": missing_locally,
         "checksum_mismatches": mismatches,
         "empty_folders": empty,
-        "near_duplicates": near_duplicates([m["name"] for m in local]),
+        "near_duplicates": near_duplicates(
+            [m["name"] for m in local], {m["name"]: m["checksum"] if m["has_sql"] else None for m in local}
+        ),
     }
     result["problems"] = problems(result)
     result["up_to_date"] = not (pending or failed or missing_locally or mismatches or empty)

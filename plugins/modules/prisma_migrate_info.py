@@ -150,7 +150,9 @@ empty_folders:
   type: list
   elements: str
 near_duplicates:
-  description: Groups of folder names that differ only in their timestamp.
+  description:
+    - Groups of folder names that differ only in their timestamp and hold the same SQL (or one holds none), one
+      change committed twice.
   returned: always
   type: list
   elements: list

@@ -377,6 +377,12 @@ def test_an_index_drop_that_loses_no_rule_warns_and_one_that_does_blocks():
     [
         # hoppscotch's 26 columns to timestamptz(3); widening a varchar, an integer, a numeric's precision.
         ('ALTER TABLE "Account" ALTER COLUMN "loggedIn" SET DATA TYPE TIMESTAMPTZ(3);', "warn"),
+        (
+            'ALTER TABLE "Account" ALTER COLUMN "loggedIn" SET DATA TYPE TIMESTAMPTZ(3) USING "loggedIn" AT TIME ZONE'
+            " 'UTC';",
+            "warn",
+        ),
+        ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT USING "n"::BIGINT;', "warn"),
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE VARCHAR(255);', "warn"),
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE TEXT;', "warn"),
         ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT;', "warn"),
@@ -385,6 +391,7 @@ def test_an_index_drop_that_loses_no_rule_warns_and_one_that_does_blocks():
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE VARCHAR(50);', "block"),
         ('ALTER TABLE "Account" ALTER COLUMN "price" SET DATA TYPE DECIMAL(12,1);', "block"),
         ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT USING "n" * 2;', "block"),
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE TEXT USING "code" AT TIME ZONE \'UTC\';', "block"),
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE JSONB;', "block"),
         ('ALTER TABLE "Account" ALTER COLUMN "other" SET DATA TYPE TEXT;', "block"),
     ],
@@ -394,3 +401,17 @@ def test_a_type_change_every_value_survives_warns_and_any_other_blocks(sql, leve
     assert [f["level"] for f in report["findings"] if f["rule"] == "alter-column-type"] == [level], report["findings"]
     if level == "block":
         assert "can fail or truncate" in report["blocking"][0]["message"]
+
+
+def test_a_data_check_after_a_rename_counts_on_the_names_the_live_database_has():
+    # papermark renames Conversation to Chat, then changes Chat's columns: the live database has no Chat yet.
+    report = lint(
+        'ALTER TABLE "Post" RENAME TO "Article";\n'
+        'ALTER TABLE "Article" RENAME COLUMN "title" TO "headline";\n'
+        'ALTER TABLE "Article" ALTER COLUMN "headline" SET NOT NULL, ALTER COLUMN "body" SET NOT NULL;\n',
+        allow=["20250101000000_m1"],
+    )
+    assert [c["query"] for c in report["data_checks"]] == [
+        'SELECT count(*) FROM "Post" WHERE "title" IS NULL',
+        'SELECT count(*) FROM "Post" WHERE "body" IS NULL',
+    ]

@@ -85,6 +85,17 @@ def test_the_runbooks_near_duplicate_names_are_found():
     ]
 
 
+def test_near_duplicates_are_one_change_committed_twice_not_two_changes_of_one_name():
+    names = ["20250818154928_fix_order_index", "20251202154928_fix_order_index"]
+    fix = 'UPDATE "UserCollection" SET "orderIndex" = 1;\n'
+    assert pm.near_duplicates(names, {names[0]: fix, names[1]: fix.replace("User", "Team")}) == []
+    assert pm.near_duplicates(names, {names[0]: fix, names[1]: "  " + fix.replace(" ", "\n")}) == [names]
+    assert pm.near_duplicates(names, {names[0]: fix, names[1]: None}) == [names]
+    paths = [f"prisma/migrations/{n}/migration.sql" for n in names]
+    assert pm.tree_problems(paths, migrations=[{"name": n, "sql": n} for n in names]) == []
+    assert len(pm.tree_problems(paths, migrations=[{"name": n, "sql": fix} for n in names])) == 1
+
+
 def test_given_no_history_every_folder_with_sql_is_pending():
     state = pm.classify([local("1_a"), local("2_b")], [])
     assert state["pending"] == ["1_a", "2_b"]
@@ -257,6 +268,15 @@ No such table: no_such_table
         # has the same lines without "Error: ".
         (ADAPTER_ERROR, "Error: external connector error: No such table: no_such_table"),
         (ADAPTER_ERROR.replace("Error: ", ""), "external connector error: No such table: no_such_table"),
+        # The sample's prisma.config.ts passes PostgreSQL's own words on (as it printed in the sandbox).
+        (
+            ADAPTER_ERROR.replace(
+                "No such table: no_such_table",
+                'Error querying the database: ERROR: could not create unique index "exp_u" (SQLSTATE 23505)\n'
+                "DETAIL: Key (a)=(1) is duplicated.",
+            ),
+            'ERROR: could not create unique index "exp_u" (SQLSTATE 23505) DETAIL: Key (a)=(1) is duplicated.',
+        ),
         ("something odd\nlast words\n", "last words"),
         ("", "Prisma printed nothing"),
     ],

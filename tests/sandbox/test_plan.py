@@ -90,6 +90,8 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
         out = plain(playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2))
     assert_no_write_lost(writer, "a migration that breaks on real data (rehearsal)")
     assert f"rehearsal on a copy of production: migrate deploy failed on migration {CHECK_PAYMENT}" in out
+    # PostgreSQL's own words and code, through the offline path's driver adapter too.
+    assert 'check constraint "payments_small" of relation "payments" is violated by some row (SQLSTATE 23514)' in out
     assert "Production was not touched" in out
     assert "Rolled back: previous code checked out where it had changed, apps not restarted; database untouched" in out
     assert_release_1(release_1)

@@ -3,6 +3,8 @@
 import path from 'node:path'
 import { defineConfig } from 'prisma/config'
 import { PrismaPg } from '@prisma/adapter-pg'
+// The adapter's own dependency (same version), whose error type the schema engine reads.
+import { DriverAdapterError } from '@prisma/driver-adapter-utils'
 
 const offline = path.join(__dirname, 'prisma', 'offline')
 process.env.PRISMA_SCHEMA_ENGINE_BINARY ??= path.join(offline, 'schema-engine')
@@ -55,6 +57,15 @@ class WholeScriptPg extends PrismaPg {
       try {
         await pool.query(script)
       } catch (error) {
+        // The adapter turns 23502, 23505, 23503, ... into Prisma's kinds, which the CLI prints without
+        // PostgreSQL's words ("Null constraint failed:"), and drops every code. A migration's failure is
+        // told as the native engine tells it: PostgreSQL's message, its SQLSTATE, DETAIL and HINT.
+        const e = error as { code?: unknown, severity?: unknown, message?: unknown, detail?: string, hint?: string }
+        if (typeof e?.code === 'string' && typeof e.message === 'string' && typeof e.severity === 'string') {
+          const lines = [`${e.message} (SQLSTATE ${e.code})`, e.detail && `DETAIL: ${e.detail}`, e.hint && `HINT: ${e.hint}`]
+          // code 'N/A' (what the adapter sends when it has none) keeps the engine from mapping it again.
+          throw new DriverAdapterError({ kind: 'postgres', code: 'N/A', severity: e.severity, message: lines.filter(Boolean).join('\n') })
+        }
         // eslint-disable-next-line @typescript-eslint/no-explicit-any
         (adapter as any).onError(error)
       }

@@ -169,7 +169,7 @@ _TYPE_ALIASES = {
 # Conversions every value survives (old base: new bases), precision aside.
 _WIDENS = {
     "int2": {"int4", "int8", "numeric"}, "int4": {"int8", "numeric"}, "int8": {"numeric"}, "float4": {"float8"},
-    "varchar": {"text"}, "timestamp": {"timestamptz"},
+    "varchar": {"text", "citext"}, "text": {"citext"}, "timestamp": {"timestamptz"},
 }  # fmt: skip
 
 
@@ -303,6 +303,13 @@ class Linter:
             index = (info.get("indexes") or {}).get(name)
             if index is not None:
                 return not index.get("unique", True) or bool(index.get("covered"))
+        return False
+
+    def unique_on(self, table, column):
+        """Whether a unique index of the live table includes the column (unknown columns: assume one does)."""
+        for index in ((self.tables.get(table) or {}).get("indexes") or {}).values():
+            if index.get("unique") and column in (index.get("columns") or [column]):
+                return True
         return False
 
     def has_rows(self, table):
@@ -487,7 +494,8 @@ class Linter:
                         new = type_sql(cmd.def_.typeName)
                         change = "%s.%s%s" % (table, column, " from %s to %s" % (old, new) if old else "")
                         using = plain_using(cmd.def_.raw_default, column, old, new)
-                        if old and using is not None and widens(old, new):
+                        folds_case = canonical_type(new)[0] == "citext" and self.unique_on(table, column)
+                        if old and using is not None and widens(old, new) and not folds_case:
                             stmt["additive"] = False
                             migration.finding(
                                 stmt,
@@ -614,6 +622,14 @@ class Linter:
                 block(
                     verb.split()[0] + "-without-where",
                     "%s every row of %s (no WHERE)." % ("Deletes" if kind == "DeleteStmt" else "Rewrites", table),
+                )
+            elif kind == "DeleteStmt" and self.has_rows(table):
+                # A backfill's UPDATE ... WHERE fills in; a DELETE's rows are gone (rallly deletes duplicate
+                # invites before a unique index), and no undo of the migration brings them back.
+                block(
+                    "delete",
+                    "Deletes the rows of %s its WHERE selects: they are gone, and undoing the migration does not "
+                    "bring them back." % table,
                 )
         elif kind == "InsertStmt":
             stmt.update(

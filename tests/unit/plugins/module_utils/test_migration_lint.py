@@ -53,6 +53,8 @@ BLOCKING = [
     ('TRUNCATE TABLE "sessions";', "truncate"),
     ('TRUNCATE "sessions", "User" RESTART IDENTITY;', "truncate"),
     ('DELETE FROM "sessions";', "delete-without-where"),
+    # rallly deletes duplicate invites before a unique index: those rows are gone.
+    ('DELETE FROM "sessions" WHERE "expires" < now();', "delete"),
     ('UPDATE "User" SET "active" = true;', "update-without-where"),
     ('ALTER TABLE "Post" ADD COLUMN "authorId" INTEGER NOT NULL;', "add-column-not-null-without-default"),
     ('ALTER TABLE "unknown_table" ADD COLUMN "x" TEXT NOT NULL;', "add-column-not-null-without-default"),
@@ -109,7 +111,7 @@ def test_an_additive_statement_passes(sql):
 
 
 CHANGING_NOT_BLOCKING = [
-    'DELETE FROM "sessions" WHERE "expires" < now();',
+    'DELETE FROM "empty_log" WHERE "at" < now();',
     'UPDATE "User" SET "role" = \'MEMBER\' WHERE "role" IS NULL;',
     'INSERT INTO "Setting" ("key", "value") VALUES (\'theme\', \'dark\');',
     'ALTER TABLE "User" ALTER COLUMN "bio" DROP NOT NULL;',
@@ -354,7 +356,7 @@ LIVE = {
         "indexes": {
             "website_pkey": {"unique": True, "covered": True},
             "website_website_id_key": {"unique": True, "covered": True},
-            "website_name_key": {"unique": True, "covered": False},
+            "website_name_key": {"unique": True, "columns": ["name"], "covered": False},
             "website_created_at_idx": {"unique": False, "covered": False},
         },
     },
@@ -383,6 +385,9 @@ def test_an_index_drop_that_loses_no_rule_warns_and_one_that_does_blocks():
             "warn",
         ),
         ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT USING "n"::BIGINT;', "warn"),
+        # rallly's invitee_email to CITEXT: the same values; blocks where a unique index would now fold case.
+        ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE CITEXT;', "warn"),
+        ('ALTER TABLE "website" ALTER COLUMN "name" SET DATA TYPE CITEXT;', "block"),
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE VARCHAR(255);', "warn"),
         ('ALTER TABLE "Account" ALTER COLUMN "code" SET DATA TYPE TEXT;', "warn"),
         ('ALTER TABLE "Account" ALTER COLUMN "n" SET DATA TYPE BIGINT;', "warn"),

@@ -140,6 +140,15 @@ def created_keys(node):
     return keys
 
 
+def dropped_tables(node):
+    """The tables a DROP TABLE statement drops (Prisma drops a table's foreign keys first, then the table)."""
+    from pglast.enums import ObjectType
+
+    if type(node).__name__ != "DropStmt" or node.removeType != ObjectType.OBJECT_TABLE:
+        return set()
+    return {_key_name(obj) for obj in node.objects or ()}
+
+
 # What RENAME names, as created_keys names it; None for what no drop is matched against (columns).
 _RENAMED = {"OBJECT_TABLE": "table", "OBJECT_INDEX": "index", "OBJECT_TYPE": "type", "OBJECT_SEQUENCE": "sequence",
             "OBJECT_VIEW": "view", "OBJECT_FUNCTION": "function"}  # fmt: skip
@@ -289,6 +298,7 @@ class Linter:
         self.new_objects = set()
         self.index_tables = {}
         self.created_later = set()
+        self.dropped_later = set()
         # Objects renamed away by a migration that makes their name again (replaced): dropping them loses nothing.
         self.replaced_away = set()
         self.renamed_own = False
@@ -344,8 +354,10 @@ class Linter:
         # A migration's objects are the net effect of its statements in order: dropped, then created again
         # further on, is replaced (a lock concern), not lost.
         later = [created_keys(raw.stmt) for raw in raws]
+        drops = [dropped_tables(raw.stmt) for raw in raws]
         for number, raw in enumerate(raws):
             self.created_later = set().union(*later[number + 1 :])
+            self.dropped_later = set().union(*drops[number + 1 :])
             length = raw.stmt_len or len(sql_text) - raw.stmt_location
             start = statement_start(sql_text, raw.stmt_location)
             stmt = {
@@ -536,6 +548,8 @@ class Linter:
                         self.replaced(migration, stmt, "constraint %s on %s" % (column, table))
                     elif table in self.new_tables or key in self.new_objects:
                         stmt["additive"] = False  # a constraint of this run's own (empty) table
+                    elif table in self.dropped_later:
+                        stmt["additive"] = False  # its table is dropped further on: that drop is the finding
                     else:
                         block(
                             "drop-constraint",

@@ -420,3 +420,9 @@ def test_a_data_check_after_a_rename_counts_on_the_names_the_live_database_has()
         'SELECT count(*) FROM "Post" WHERE "title" IS NULL',
         'SELECT count(*) FROM "Post" WHERE "body" IS NULL',
     ]
+
+
+def test_a_tables_foreign_keys_dropped_before_the_table_itself_are_one_finding():
+    # rallly drops watchers' and poll_views' foreign keys, then the tables: the table's drop is the loss.
+    report = lint('ALTER TABLE "sessions" DROP CONSTRAINT "sessions_user_id_fkey";\nDROP TABLE "sessions";\n')
+    assert rules(report, "block") == ["drop-table"], report["findings"]

@@ -119,6 +119,8 @@ def created_keys(node):
                         keys.add(("constraint", table, con.conname))
             elif type(elt).__name__ == "Constraint" and elt.conname:
                 keys.add(("constraint", table, elt.conname))
+    elif kind == "CreateTableAsStmt" and node.into is not None:
+        keys.add(("table", node.into.rel.relname))
     elif kind == "IndexStmt" and node.idxname:
         keys.add(("index", node.idxname))
     elif kind == "AlterTableStmt":
@@ -388,6 +390,11 @@ class Linter:
         if kind == "CreateStmt":
             table = node.relation.relname
             stmt.update(summary="create table %s" % table, tables=[table])
+            self.new_tables.add(table)
+        elif kind == "CreateTableAsStmt" and node.into is not None:
+            # langfuse's CREATE TEMPORARY TABLE ... AS, dropped further on: this run's own, like any table it makes.
+            table = node.into.rel.relname
+            stmt.update(summary="create table %s as select" % table, tables=[table], additive=False)
             self.new_tables.add(table)
         elif kind == "IndexStmt":
             table = node.relation.relname

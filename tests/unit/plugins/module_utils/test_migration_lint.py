@@ -426,3 +426,13 @@ def test_a_tables_foreign_keys_dropped_before_the_table_itself_are_one_finding()
     # rallly drops watchers' and poll_views' foreign keys, then the tables: the table's drop is the loss.
     report = lint('ALTER TABLE "sessions" DROP CONSTRAINT "sessions_user_id_fkey";\nDROP TABLE "sessions";\n')
     assert rules(report, "block") == ["drop-table"], report["findings"]
+
+
+def test_a_table_made_from_a_query_is_the_runs_own():
+    # langfuse fills a prices table from a temporary one, then drops it.
+    report = lint(
+        "CREATE TEMPORARY TABLE temp_prices AS SELECT * FROM (VALUES ('gpt', 1)) AS v (model, price);\n"
+        'INSERT INTO "User" ("name") SELECT model FROM temp_prices;\nDROP TABLE temp_prices;\n'
+    )
+    assert report["blocking"] == [], report["findings"]
+    assert report["migrations"][0]["statements"][0]["summary"] == "create table temp_prices as select"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def machine() -> dict:
@@ -70,8 +69,8 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def save(name: str, title: str, results: dict, markdown: str) -> None:
-    """Write bench/results/<name>.json and the section <name> of docs/benchmarks.md; print the table."""
+def save(name: str, title: str, results: dict, markdown: str, doc: str = "benchmarks") -> None:
+    """Write bench/results/<name>.json and the section <name> of docs/<doc>.md; print the table."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     record = {"benchmark": name, "at": stamp, "machine": machine(), **results}
@@ -82,8 +81,9 @@ def save(name: str, title: str, results: dict, markdown: str) -> None:
         f"Measured {stamp} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, kernel {m['kernel']}, "
         f"{m['podman']}; raw figures in `bench/results/{name}.json`.\n<!-- /{name} -->"
     )
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nProduced by the scripts in `bench/`, never by tests.\n"
+    path = ROOT / "docs" / f"{doc}.md"
+    text = path.read_text() if path.exists() else f"# {title}\n\nProduced by the scripts in `bench/`, never by tests.\n"
     pattern = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    path.write_text(text)
     print(f"\n{title}\n\n{markdown}\n")

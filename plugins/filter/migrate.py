@@ -76,6 +76,11 @@ def migration_objects(sql_text):
         raise AnsibleFilterError("migration_objects: %s" % exc) from exc
 
 
+def migration_objects_map(migrations):
+    """{name: what it creates} for migrations [{name, sql}] (those without SQL left out)."""
+    return {m["name"]: migration_objects(m["sql"]) for m in migrations if m.get("sql") is not None}
+
+
 def migration_expect(objects):
     """The pg_schema_assert expectation that holds when a migration's objects exist as it makes them."""
     return migration_sql.expectation(objects)
@@ -164,6 +169,7 @@ class FilterModule:
             "pg_target": pg_target,
             "pg_url_with_db": pg_url_with_db,
             "migration_objects": migration_objects,
+            "migration_objects_map": migration_objects_map,
             "migration_expect": migration_expect,
             "migration_dropped_data": migration_dropped_data,
             "migration_undo_plan": migration_undo_plan,

@@ -144,6 +144,13 @@ def plan_data_failing(data):
     return [item for item in data if item["rows"]]
 
 
+def plan_hand_applied(found, baseline=False):
+    """The sentences of pending migrations applied by hand that stop the plan (prisma_migrate_info's
+    hand_applied); with the baseline on, those whose objects are all there go on to the status step, which
+    checks them against the migration and marks them applied."""
+    return [state["problem"] for _, state in sorted(found.items()) if not (baseline and state["complete"])]
+
+
 def plan_data_msg(data):
     """Why the plan stops on statements the live data would make fail, each named, and the way on."""
     failing = plan_data_failing(data)
@@ -196,6 +203,7 @@ class FilterModule:
             "plan_data_results": plan_data_results,
             "plan_data_msg": plan_data_msg,
             "plan_data_failing": plan_data_failing,
+            "plan_hand_applied": plan_hand_applied,
             "plan_restarts": plan_restarts,
             "plan_blocking_msg": plan_blocking_msg,
             "plan_approval_msg": plan_approval_msg,

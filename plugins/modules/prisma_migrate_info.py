@@ -47,6 +47,13 @@ options:
         ("already exists" on deploy), and is reported with the way out.
     type: dict
     default: {}
+  pending:
+    description:
+      - The migrations whose O(objects) are looked up, instead of those pending in the folder (the plan looks up
+        a release that is not checked out yet, its migrations read from the pinned revision, in C(--check) too).
+      - Those the database has applied, or holds as failed (reported as such), are left out.
+    type: list
+    elements: str
   run_prisma:
     description:
       - Also run C(prisma migrate status) and report what it says.
@@ -167,10 +174,17 @@ looked_up:
   type: list
   elements: str
 hand_applied:
-  description: Pending migrations some or all of whose objects already exist (applied by hand).
+  description:
+    - Pending migrations some or all of whose objects already exist (applied by hand), each with what is
+      C(present) and C(missing), whether it is C(complete), and the C(problem) sentence.
   returned: always
   type: dict
-  sample: {20251204_add_verification_requests: {present: [table verification_requests], missing: [], complete: true}}
+  sample:
+    20251204_add_verification_requests:
+      present: [table verification_requests]
+      missing: []
+      complete: true
+      problem: "20251204_add_verification_requests is pending, but everything it creates already exists ..."
 up_to_date:
   description: Nothing pending, failed, missing, edited or empty.
   returned: always
@@ -225,6 +239,7 @@ def hand_applied(db, objects, pending):
 
 
 def hand_applied_problems(found):
+    """Each migration's sentence, also kept in its entry (C(problem)) for a caller that lets some through."""
     out = []
     for name, state in sorted(found.items()):
         if state["complete"]:
@@ -240,6 +255,7 @@ def hand_applied_problems(found):
                 " undo that by hand first; deploy would fail with 'already exists'."
                 % (name, ", ".join(state["present"]), ", ".join(state["missing"]))
             )
+        state["problem"] = out[-1]
     return out
 
 
@@ -261,6 +277,7 @@ def main():
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             objects=dict(type="dict", default={}),
             run_prisma=dict(type="bool", default=True),
+            pending=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )
@@ -288,10 +305,14 @@ def main():
 
     result["pending_sql"] = read_sql(migrations_dir, result["pending"])
     result["hand_applied"] = {}
-    result["looked_up"] = [name for name in result["pending"] if name in module.params["objects"]]
-    if module.params["objects"] and result["pending"]:
+    lookup = result["pending"]
+    if module.params["pending"] is not None:
+        done = set(result["applied"]) | {f["name"] for f in result["failed_migrations"]}
+        lookup = [n for n in module.params["pending"] if n not in done]
+    result["looked_up"] = [name for name in lookup if name in module.params["objects"]]
+    if module.params["objects"] and lookup:
         try:
-            result["hand_applied"] = hand_applied(db, module.params["objects"], result["pending"])
+            result["hand_applied"] = hand_applied(db, module.params["objects"], lookup)
         except psycopg2.Error as exc:
             db.fail("look up the pending migrations' objects in", exc, "Check DATABASE_URL.", target=target)
         result["problems"].extend(hand_applied_problems(result["hand_applied"]))

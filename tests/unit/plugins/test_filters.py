@@ -46,3 +46,11 @@ def test_required_names_and_patterns_are_checked(required, missing):
 
 def test_a_url_becomes_a_secret_free_target():
     assert filters.pg_target("postgresql://backend:pw@db:5432/backend?schema=x") == "backend@db:5432/backend"
+
+
+def test_each_migrations_objects_are_read_by_name_and_those_without_sql_left_out():
+    found = filters.migration_objects_map(
+        [{"name": "1_a", "sql": 'CREATE TABLE "a" ("id" TEXT);'}, {"name": "2_empty", "sql": None}]
+    )
+    assert list(found) == ["1_a"]
+    assert (found["1_a"][0]["kind"], found["1_a"][0]["table"]) == ("table", "a")

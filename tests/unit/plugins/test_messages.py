@@ -132,3 +132,13 @@ def test_the_plan_names_a_statement_the_live_data_would_make_fail_and_what_is_un
     assert any(
         "3_slow line 4: big.x not checked (canceling statement due to statement timeout)" in line for line in lines
     )
+
+
+def test_the_plan_stops_on_a_migration_applied_by_hand_unless_the_baseline_will_check_it():
+    found = {
+        "2_partly": {"present": ["table a"], "missing": ["index a_idx"], "complete": False, "problem": "2 partly"},
+        "1_whole": {"present": ["table b"], "missing": [], "complete": True, "problem": "1 whole"},
+    }
+    assert plan.plan_hand_applied(found) == ["1 whole", "2 partly"]
+    assert plan.plan_hand_applied(found, baseline=True) == ["2 partly"]
+    assert plan.plan_hand_applied({}) == []

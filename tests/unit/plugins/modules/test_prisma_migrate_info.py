@@ -132,12 +132,12 @@ def test_pending_migrations_whose_objects_exist_are_found_applied_by_hand(databa
         (app / "prisma" / "migrations" / name / "migration.sql").write_text("SELECT 1;")
     result = info(url, app, objects=HAND_APPLIED)
     assert sorted(result["looked_up"]) == sorted(HAND_APPLIED)
-    assert result["hand_applied"] == {
-        "20251204_add_verification": {
-            "present": ["table verification_requests", "index verification_requests_status_idx"],
-            "missing": [],
-            "complete": True,
-        }
+    found = result["hand_applied"]["20251204_add_verification"]
+    assert found.pop("problem").startswith("20251204_add_verification is pending, but everything it creates")
+    assert found == {
+        "present": ["table verification_requests", "index verification_requests_status_idx"],
+        "missing": [],
+        "complete": True,
     }
     assert any(
         "applied by hand" in p and "resolve --applied 20251204_add_verification" in p for p in result["problems"]
@@ -152,3 +152,9 @@ def test_pending_migrations_whose_objects_exist_are_found_applied_by_hand(databa
     (app / "prisma" / "migrations" / "20251206_more" / "migration.sql").write_text("SELECT 1;")
     result = info(url, app, objects=HAND_APPLIED)
     assert "20251206_more" in result["pending"] and "20251206_more" not in result["looked_up"]
+    # The plan looks up a release not checked out yet: the migrations it names, not the folder's.
+    empty = tmp_path / "old"
+    (empty / "prisma" / "migrations").mkdir(parents=True)
+    planned = info(url, empty, objects=HAND_APPLIED, pending=sorted(HAND_APPLIED))
+    assert planned["pending"] == [] and sorted(planned["looked_up"]) == sorted(HAND_APPLIED)
+    assert planned["hand_applied"]["20251204_add_verification"]["complete"] is False

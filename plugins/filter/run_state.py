@@ -237,6 +237,17 @@ def migrate_rollback_keep(run):
     )
 
 
+def rollback_hold_reason(failures, stopped):
+    """Why rollback.yml keeps the lock: it failed after stopping apps (a restore that could not swap, say),
+    so production is down and half-way; '' when it succeeded or failed before changing anything."""
+    if not failures or not any(stopped):
+        return ""
+    return (
+        "rollback.yml failed after stopping the apps, which stay stopped: %s Fix that, then run rollback.yml"
+        " again with -e migration_lock_break=true (or start the apps on the code they run)." % failures[0]["msg"]
+    )
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -244,4 +255,5 @@ class FilterModule:
             "migrate_run_clear": migrate_run_clear,
             "migrate_rollback_restore": migrate_rollback_restore,
             "migrate_rollback_keep": migrate_rollback_keep,
+            "rollback_hold_reason": rollback_hold_reason,
         }

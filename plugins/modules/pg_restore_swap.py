@@ -299,7 +299,11 @@ def main():
                 if exc.pgcode != "55006" or time.monotonic() >= deadline:  # 55006: object_in_use
                     with admin.cursor() as cur:
                         cur.execute(OTHERS, ([live, scratch],))
-                        holders = ["%s (%s, pid %s)" % (r[1] or "no role", r[2], r[0]) for r in cur.fetchall()]
+                        # backend_type is hidden (NULL) from a role that is not a superuser for others' sessions.
+                        holders = [
+                            "%s (pid %s%s)" % (r[1] or "no role", r[0], ", " + r[2] if r[2] else "")
+                            for r in cur.fetchall()
+                        ]
                     db.fail(
                         "swap the restored database in for",
                         exc,

@@ -6,10 +6,12 @@ The module's sandbox is migrated to release 2 once; the tests then run in file o
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
 import pytest
 
-from .conftest import DB_SSH, HTTP, NO_REHEARSAL, db, fingerprint, health, playbook, ssh
+from .conftest import DB_SSH, HTTP, NO_REHEARSAL, SSH, container, db, fingerprint, health, playbook, ssh
 
 pytestmark = pytest.mark.sandbox
 
@@ -63,6 +65,36 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
     assert "would drop data written since (verification_requests: 1)" in out(result)
     assert relation("verification_requests") is not None and LAST in history()
     assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0
+
+
+def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_new_schema(migrated):
+    # A superuser's session (a person's psql, say) holds the database: the tool may not end it, waits, then stops.
+    holder = subprocess.Popen(
+        ["podman", "exec", container("sandbox-db"), "su", "postgres", "-c", "psql -d backend -c 'SELECT pg_sleep(60)'"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(2)
+        backup = migrated["backup"].rsplit("/", 1)[1]
+        result = playbook(
+            "rollback.yml", "-e", f"rollback_backup={backup}", "-e", "rollback_app_version=v1",
+            "-e", "db_restore_swap_wait=5", expect_rc=2,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        ssh(DB_SSH, "sudo -u postgres psql -qc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()\"")  # fmt: skip
+    said = out(result)
+    assert "Still connected after 5s: postgres (pid " in said, said[-3000:]
+    assert "The live database is unchanged" in said
+    assert "so the previous code is not put back on the new schema" in said
+    assert len(history()) == 28, "release 2's schema and history stay"
+    for port in SSH.values():
+        assert ssh(port, "git -C /srv/backend describe --tags --always").stdout.strip() != "v1", "no old code"
+    # The apps stay stopped (the restore was wanted), and the lock says why.
+    holder_record = ssh(DB_SSH, "cat /var/lock/prisma-migrate/holder.json").stdout
+    assert "rollback.yml failed after stopping the apps, which stay stopped" in holder_record, holder_record
+    ssh(DB_SSH, "sudo rm -rf /var/lock/prisma-migrate")  # the person's call, for the tests after this one
 
 
 def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migrated):

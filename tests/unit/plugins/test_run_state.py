@@ -9,7 +9,12 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 from ansible.errors import AnsibleFilterError  # noqa: E402
-from run_state import migrate_rollback_keep, migrate_rollback_restore, migrate_run_state  # noqa: E402
+from run_state import (  # noqa: E402
+    migrate_rollback_keep,
+    migrate_rollback_restore,
+    migrate_run_state,
+    rollback_hold_reason,
+)
 
 BACKUP = {"file": "/var/backups/prisma-migrate/backup_20261201_120000.dump", "sha256": "ab" * 32}
 FAILURE = {"host": "sandbox-pm2", "task": "Apply", "msg": "sandbox-pm2: migrate deploy failed on migration 15."}
@@ -232,3 +237,12 @@ def test_a_window_whose_new_release_ran_on_a_migration_that_is_not_additive_is_l
     assert "NOT rolled back: " + why in s["failure"] and "Rolled back:" not in s["failure"]
     assert s["lock_reason"] == f"the release was left as it is ({why})"
     assert s["lock_state"]["stage"] == "schema_kept"
+
+
+def test_rollback_yml_keeps_the_lock_only_when_it_failed_with_apps_stopped():
+    failed = [{"msg": "sandbox-db: restore: pg_restore_swap: cannot swap ..."}]
+    why = rollback_hold_reason(failed, [True, False])
+    assert why.startswith("rollback.yml failed after stopping the apps, which stay stopped: sandbox-db: restore:")
+    assert "migration_lock_break=true" in why
+    assert rollback_hold_reason(failed, [False, False]) == "", "refused before anything stopped: released"
+    assert rollback_hold_reason([], [True]) == "", "succeeded: released"

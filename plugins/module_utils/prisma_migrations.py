@@ -12,25 +12,30 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # Query parameters libpq understands; Prisma adds its own (schema,
 # connection_limit, pool_timeout, pgbouncer, ...) that libpq would reject.
-LIBPQ_PARAMS = frozenset(
+# Prisma's own URL arguments, which libpq does not take (libpq refuses a URL with one). Its `sslcert`
+# is the CA's certificate (libpq's `sslrootcert`); `sslidentity`/`sslpassword` are a PKCS#12 client
+# identity, which libpq cannot read.
+PRISMA_ONLY = frozenset(
     {
-        "sslmode",
-        "sslcert",
-        "sslkey",
-        "sslrootcert",
+        "schema",
+        "connection_limit",
+        "pool_timeout",
+        "socket_timeout",
+        "pgbouncer",
+        "statement_cache_size",
+        "sslaccept",
+        "sslidentity",
         "sslpassword",
-        "connect_timeout",
-        "application_name",
-        "options",
-        "target_session_attrs",
-        "keepalives",
-        "keepalives_idle",
+        "max_connection_lifetime",
+        "max_idle_connection_lifetime",
+        "single_use_connections",
     }
 )
+UNKNOWN_PARAMETER = re.compile(r'invalid URI query parameter: "([^"]+)"')
 
 MIGRATION_NAME = re.compile(r"^(\d+)_(.+)$")
 
@@ -41,7 +46,11 @@ HISTORY_QUERY = (
 
 
 def connection_params(database_url):
-    """Turn a Prisma DATABASE_URL into psycopg2 keyword arguments and its schema.
+    """Turn a Prisma DATABASE_URL into psycopg2 keyword arguments and its schema, as libpq reads it.
+
+    libpq's own parser (psycopg2's parse_dsn) reads the URL, Prisma's arguments taken out first: several
+    hosts (`h1:5432,h2:5433`), `host=/var/run/postgresql` (a socket), `channel_binding`, `gssencmode` and
+    every other libpq keyword keep their meaning. An argument neither knows is dropped, as Prisma drops it.
 
     >>> connection_params("postgresql://u:p%40ss@h:6543/db?schema=app&sslmode=require&connection_limit=5")
     ({'host': 'h', 'port': 6543, 'user': 'u', 'password': 'p@ss', 'dbname': 'db', 'sslmode': 'require'}, 'app')
@@ -49,6 +58,40 @@ def connection_params(database_url):
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("DATABASE_URL must start with postgresql:// (got %s://)" % (parts.scheme or "nothing"))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), "public") or "public"
+    kept = [("sslrootcert" if key == "sslcert" else key, value) for key, value in query if key not in PRISMA_ONLY]
+    try:
+        from psycopg2.extensions import parse_dsn
+    except ImportError:  # a host without psycopg2 fails later, naming it; read what can be read without it
+        parse_dsn = None
+    if parse_dsn is None:
+        params = _url_params(parts)
+        params.update((key, value) for key, value in kept if key not in ("host", "port"))
+        return params, schema
+    while True:
+        url = urlunsplit(parts._replace(query=urlencode(kept)))
+        try:
+            found = parse_dsn(url)
+            break
+        except Exception as exc:  # psycopg2.ProgrammingError: what libpq said, the password not in it
+            unknown = UNKNOWN_PARAMETER.search(str(exc))
+            if not unknown or unknown.group(1) not in {key for key, _ in kept}:
+                said = str(exc).strip()
+                if parts.password:  # libpq quotes the token it could not read: it may be the password
+                    said = said.replace(parts.password, "********")
+                raise ValueError("DATABASE_URL is not a URL libpq can read: %s" % said) from None
+            kept = [(key, value) for key, value in kept if key != unknown.group(1)]
+    order = ("host", "port", "user", "password", "dbname")
+    params = {key: found[key] for key in order if key in found}
+    params.update((key, value) for key, value in found.items() if key not in order)
+    if str(params.get("port", "")).isdigit():
+        params["port"] = int(params["port"])
+    return params, schema
+
+
+def _url_params(parts):
+    """Host, port, user, password and database of a URL, without libpq."""
     params = {}
     if parts.hostname:
         params["host"] = parts.hostname
@@ -60,13 +103,7 @@ def connection_params(database_url):
         params["password"] = unquote(parts.password)
     if parts.path.strip("/"):
         params["dbname"] = unquote(parts.path.strip("/"))
-    schema = "public"
-    for key, value in parse_qsl(parts.query):
-        if key == "schema":
-            schema = value
-        elif key in LIBPQ_PARAMS:
-            params[key] = value
-    return params, schema
+    return params
 
 
 def describe_target(params):

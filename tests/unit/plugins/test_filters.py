@@ -54,3 +54,24 @@ def test_each_migrations_objects_are_read_by_name_and_those_without_sql_left_out
     )
     assert list(found) == ["1_a"]
     assert (found["1_a"][0]["kind"], found["1_a"][0]["table"]) == ("table", "a")
+
+
+def test_a_dotenv_file_reads_as_prismas_cli_reads_it():
+    values = filters.dotenv(
+        'DATABASE_URL="postgresql://u:p@db:25061/app?sslmode=require"  # prod, through the pool\n'
+        "DB_USER=doadmin\n"
+        "DB_PASS='s3#cret$x'\n"
+        'DIRECT_URL="postgresql://${DB_USER}:${DB_PASS}@db:25060/app"\n'
+        "FALLBACK=${NOT_SET:-none}\n"
+        'CA="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"\n'
+        'ESCAPED="a\\nb \\"q\\""\n'
+        "LITERAL='${DB_USER}'\n"
+        "PRICE=\\$5\n"
+    )
+    assert values["DATABASE_URL"] == "postgresql://u:p@db:25061/app?sslmode=require", "quotes and comment gone"
+    assert values["DIRECT_URL"] == "postgresql://doadmin:s3#cret$x@db:25060/app", "expanded, once"
+    assert values["FALLBACK"] == "none"
+    assert values["CA"] == "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "several lines"
+    assert values["ESCAPED"] == 'a\nb "q"'
+    assert values["LITERAL"] == "${DB_USER}", "single quotes are literal"
+    assert values["PRICE"] == "$5"

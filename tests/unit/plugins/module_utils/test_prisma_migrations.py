@@ -51,6 +51,38 @@ def test_a_prisma_url_becomes_libpq_parameters(url, params, schema):
     assert pm.connection_params(url) == (params, schema)
 
 
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        # A socket folder: libpq's host, not TCP to localhost.
+        ("postgresql://backend:pw@/backend?host=/var/run/postgresql", {"host": "/var/run/postgresql"}),
+        # Several hosts, for a standby to take over.
+        (
+            "postgresql://u:p@db1:5432,db2:5433/app?target_session_attrs=read-write",
+            {"host": "db1,db2", "port": "5432,5433", "target_session_attrs": "read-write"},
+        ),
+        ("postgresql://u:p@h/app?channel_binding=require&gssencmode=disable", {"channel_binding": "require"}),
+        # Prisma's sslcert is the CA's certificate (DigitalOcean's ca-certificate.crt): libpq's sslrootcert.
+        (
+            "postgresql://doadmin:p@db.example:25060/defaultdb?sslmode=require&sslcert=/etc/ssl/do-ca.crt",
+            {"sslmode": "require", "sslrootcert": "/etc/ssl/do-ca.crt", "port": 25060},
+        ),
+        # Prisma's own arguments, and one neither knows, are left out (Prisma drops what it does not know).
+        ("postgresql://u:p@h/app?pgbouncer=true&sslaccept=strict&unheard_of=1", {"host": "h", "dbname": "app"}),
+    ],
+)
+def test_libpq_reads_the_url_as_postgresql_would(url, params):
+    found, _ = pm.connection_params(url)
+    assert params.items() <= found.items(), found
+    assert not {"pgbouncer", "sslaccept", "unheard_of", "sslcert", "schema"} & set(found)
+
+
+def test_a_url_libpq_cannot_read_is_refused_saying_why_without_the_password():
+    with pytest.raises(ValueError, match="percent-encoded") as raised:
+        pm.connection_params("postgresql://u:s3%ZZcret@h/app")  # libpq quotes the token it cannot read
+    assert "s3%ZZcret" not in str(raised.value) and "********" in str(raised.value)
+
+
 def test_a_url_that_is_not_postgresql_is_refused():
     with pytest.raises(ValueError, match="postgresql://"):
         pm.connection_params("mysql://u:p@h/db")

@@ -139,9 +139,10 @@ def _data_line(item):
     )
 
 
-def plan_data_failing(data):
-    """The data checks that found rows in the way (not those that could not run: the rehearsal decides those)."""
-    return [item for item in data if item["rows"]]
+def plan_data_failing(data, rehearsal=True):
+    """The data checks that found rows in the way; those that could not run too when no rehearsal will run
+    the statements on a copy first (with one, the rehearsal decides them)."""
+    return [item for item in data if item["rows"] or (item["rows"] is None and not rehearsal)]
 
 
 def plan_hand_applied(found, baseline=False):
@@ -151,9 +152,9 @@ def plan_hand_applied(found, baseline=False):
     return [state["problem"] for _, state in sorted(found.items()) if not (baseline and state["complete"])]
 
 
-def plan_data_msg(data):
+def plan_data_msg(data, rehearsal=True):
     """Why the plan stops on statements the live data would make fail, each named, and the way on."""
-    failing = plan_data_failing(data)
+    failing = plan_data_failing(data, rehearsal)
     return (
         "%d statement(s) would fail on the data production holds, so nothing was backed up or changed: %s."
         " The deploy would stop there (SQLSTATE 23502 or 23505). Fix the data first (a backfill, or a"

@@ -1,71 +1,45 @@
-"""A .env file read the way Prisma's CLI reads it (dotenv, then dotenv-expand), shared by our modules and the
-controller's filters. Ours, not python-dotenv: it runs on the app hosts, where nothing is installed for us."""
+"""A .env file read the way Prisma's CLI reads it: dotenv 16's parser, then Prisma's own fork of
+dotenv-expand (only `${NAME}`, looked up in the whole file; `\\${` is a literal `${`). Shared by our modules
+and the controller's filters. Ours, not python-dotenv: it runs on the app hosts, where nothing is installed
+for us, and python-dotenv reads quotes, comments and `$NAME` otherwise than Prisma does."""
 
 from __future__ import annotations
 
 import re
 
-NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=[ \t]*")
-# ${NAME}, ${NAME:-default} and $NAME, as dotenv-expand reads them (\$ is a literal dollar).
-EXPAND = re.compile(r"(\\?)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
-ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+# dotenv 16's LINE, as it is (lib/main.js): NAME=value or NAME: value, `export`, a value in single, double
+# or back quotes (over several lines), or up to a `#`; a `#` comment after it.
+LINE = re.compile(
+    r"^\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*\"(?:\\\"|[^\"])*\"|\s*`(?:\\`|[^`])*`"
+    r"|[^#\r\n]+)?\s*(?:#.*)?$",
+    re.M,
+)
+QUOTED = re.compile(r"^(['\"`])([\s\S]*)\1$")
+# Prisma's dotenvExpand: `${NAME}`, and `\${NAME}` for the literal text.
+EXPAND = re.compile(r"(.?)\$\{([a-zA-Z0-9_]+)?\}")
 
 
-def _quoted(text, start, quote):
-    """The value quoted from text[start] (the quote) to its closing quote, and where it ends; None if unclosed."""
-    out, i = [], start + 1
-    while i < len(text):
-        char = text[i]
-        if char == quote:
-            return "".join(out), i + 1
-        if char == "\\" and quote == '"' and i + 1 < len(text) and text[i + 1] in ESCAPES:
-            out.append(ESCAPES[text[i + 1]])
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return None
-
-
-def _expand(value, values):
-    """${NAME} and $NAME from the names before it in the file (Prisma's CLI: dotenv-expand)."""
+def _expand(value, parsed, depth=0):
+    """Prisma's expansion of ${NAME} from the file (the process's environment is the app's, unknown here)."""
 
     def one(match):
-        if match.group(1):
+        if match.group(1) == "\\":
             return match.group(0)[1:]
-        name = match.group(2) or match.group(4)
-        found = values.get(name, "")
-        return found if found or match.group(3) is None else match.group(3)
+        found = parsed.get(match.group(2) or "", "")
+        return match.group(1) + (_expand(found, parsed, depth + 1) if depth < 10 else found)
 
-    return EXPAND.sub(one, value).replace("\\$", "$")
+    return EXPAND.sub(one, value)
 
 
 def dotenv(text):
-    """NAME=value lines: optional `export`, # comments, values in single quotes (literal), double quotes
-    (escapes, and lines until the closing quote) or none (a ` #` ends it); ${NAME} expanded except in single
-    quotes. A line that is none of these is skipped, as dotenv skips it."""
-    values = {}
-    pos = 0
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        match = NAME.match(text, pos, end)
-        if not match or text[pos:end].lstrip().startswith("#"):
-            pos = end + 1
-            continue
-        start = match.end()
-        quote = text[start] if start < len(text) and text[start] in "'\"`" else None
-        found = _quoted(text, start, quote) if quote else None
-        if found is not None:
-            value, after = found
-            # The rest of its last line (a comment) is not the value.
-            end = text.find("\n", after)
-            end = len(text) if end < 0 else end
-            if quote != "'":
-                value = _expand(value, values)
-        else:
-            value = re.sub(r"(^|\s+)#.*$", "", text[start:end]).strip()
-            value = _expand(value, values)
-        values[match.group(1)] = value
-        pos = end + 1
-    return values
+    """NAME=value as Prisma's CLI reads a .env: quotes taken off (in double quotes, \\n and \\r become line
+    breaks), a value over several lines in quotes, a `#` ending an unquoted value, ${NAME} expanded."""
+    parsed = {}
+    for match in LINE.finditer(re.sub(r"\r\n?", "\n", text)):
+        value = (match.group(2) or "").strip()
+        quote = value[:1]
+        value = QUOTED.sub(r"\2", value)
+        if quote == '"':
+            value = value.replace("\\n", "\n").replace("\\r", "\r")
+        parsed[match.group(1)] = value
+    return {name: _expand(value, parsed) for name, value in parsed.items()}

@@ -53,6 +53,10 @@ SQUAWK_NEW_TABLE_EXEMPT = (
 
 SERIAL_TYPES = {"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"}
 
+# What a migration may drop and make again under the same name without losing rows (a table's or a
+# sequence's drop loses its rows or values, whatever is made after it).
+REPLACEABLE = {"index", "function", "view", "materialized view", "type", "trigger"}
+
 
 def line_of(text, offset):
     return text.count("\n", 0, offset) + 1
@@ -107,6 +111,8 @@ def created_keys(node):
 
     kind = type(node).__name__
     keys = set()
+    if getattr(node, "if_not_exists", False):
+        return keys  # it may make nothing: the table (and its keys) can be there already, and hold rows
     if kind == "CreateStmt":
         table = node.relation.relname
         keys.add(("table", table))
@@ -136,9 +142,11 @@ def created_keys(node):
     elif kind == "ViewStmt":
         keys.add(("view", node.view.relname))
     elif kind == "RenameStmt":
+        # Only a type renamed into a name makes it again (Prisma's enum swap): a table or an index renamed
+        # into the name of one dropped is another object, and the drop loses what the old one held.
         old = renamed_key(node)
-        if old is not None:
-            keys.add(old[:-1] + (node.newname,))
+        if old is not None and old[0] == "type":
+            keys.add(("type", node.newname))
     return keys
 
 
@@ -230,6 +238,7 @@ def plain_using(expr, column, old, new):
         and [n.sval for n in expr.funcname][-1] == "timezone"
         and len(expr.args) == 2
         and type(expr.args[0]).__name__ == "A_Const"
+        and isinstance(getattr(expr.args[0].val, "sval", None), str)
         and is_column(expr.args[1])
         and old
         and (canonical_type(old)[0], canonical_type(new)[0]) == ("timestamp", "timestamptz")
@@ -243,18 +252,23 @@ def widens(old, new):
     (ob, om, oa), (nb, nm, na) = canonical_type(old), canonical_type(new)
     if oa != na:
         return False
-    if nb == ob or nb in _WIDENS.get(ob, ()):
-        if not nm or nb == "text":
+    if nb != ob and nb not in _WIDENS.get(ob, ()):
+        return False
+    if nb in ("text", "citext") or (nb == ob and nm == om):
+        return True
+    if nb == "numeric":
+        if ob != "numeric":
+            return not nm  # an integer into an unbounded numeric
+        if not nm:
             return True
         if not om:
             return False  # unbounded to bounded
-        if nb == "numeric" and ob == "numeric":
-            (op, os_), (np_, ns) = (om + (0,))[:2], (nm + (0,))[:2]
-            return ns >= os_ and np_ - ns >= op - os_
-        if nb == "numeric":
-            return False
-        return nm[0] >= om[0]
-    return False
+        (op, os_), (np_, ns) = (om + (0,))[:2], (nm + (0,))[:2]
+        return ns >= os_ and np_ - ns >= op - os_
+    if nb in ("varchar", "timestamp", "timestamptz", "time", "timetz"):
+        # A length or a precision: none is the widest.
+        return not nm or bool(om) and nm[0] >= om[0]
+    return not nm and not om  # int4 to int8, float4 to float8: no modifiers at all
 
 
 class Migration:
@@ -301,6 +315,9 @@ class Linter:
         self.index_tables = {}
         self.created_later = set()
         self.dropped_later = set()
+        # Unique indexes made further on in the migration being linted, and the indexes the run drops.
+        self.unique_later = set()
+        self.dropped_indexes = set()
         # Objects renamed away by a migration that makes their name again (replaced): dropping them loses nothing.
         self.replaced_away = set()
         self.renamed_own = False
@@ -309,13 +326,28 @@ class Linter:
         # Statements that fail on data an existing table holds, with the query that finds it (data_check).
         self.data_checks = []
 
-    def harmless_index_drop(self, name):
-        """An index the live database holds whose drop loses no rule: not unique, or another has its columns."""
+    def live_index(self, name):
         for info in self.tables.values():
             index = (info.get("indexes") or {}).get(name)
             if index is not None:
-                return not index.get("unique", True) or bool(index.get("covered"))
-        return False
+                return index
+        return None
+
+    def harmless_index_drop(self, name):
+        """An index the live database holds whose drop loses no rule: not unique, or another unique index with
+        its columns (the primary key's, say) stays."""
+        self.dropped_indexes.add(name)
+        index = self.live_index(name)
+        if index is None:
+            return False
+        if not index.get("unique", True):
+            return True
+        return any(other not in self.dropped_indexes for other in index.get("covered_by") or ())
+
+    def loses_unique(self, name):
+        """A unique index (by the live database) dropped to be made again without UNIQUE further on."""
+        index = self.live_index(name)
+        return bool(index and index.get("unique")) and name not in self.unique_later
 
     def unique_on(self, table, column):
         """Whether a unique index of the live table includes the column (unknown columns: assume one does)."""
@@ -357,9 +389,13 @@ class Linter:
         # further on, is replaced (a lock concern), not lost.
         later = [created_keys(raw.stmt) for raw in raws]
         drops = [dropped_tables(raw.stmt) for raw in raws]
+        unique = [
+            raw.stmt.idxname if type(raw.stmt).__name__ == "IndexStmt" and raw.stmt.unique else None for raw in raws
+        ]
         for number, raw in enumerate(raws):
             self.created_later = set().union(*later[number + 1 :])
             self.dropped_later = set().union(*drops[number + 1 :])
+            self.unique_later = {name for name in unique[number + 1 :] if name}
             length = raw.stmt_len or len(sql_text) - raw.stmt_location
             start = statement_start(sql_text, raw.stmt_location)
             stmt = {
@@ -379,7 +415,7 @@ class Linter:
         return migration
 
     def _classify(self, migration, node, stmt):
-        from pglast.enums import AlterTableType, ConstrType, ObjectType
+        from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType
 
         kind = type(node).__name__
 
@@ -390,12 +426,14 @@ class Linter:
         if kind == "CreateStmt":
             table = node.relation.relname
             stmt.update(summary="create table %s" % table, tables=[table])
-            self.new_tables.add(table)
+            if not (node.if_not_exists and table in self.tables):  # IF NOT EXISTS over a live table makes nothing
+                self.new_tables.add(table)
         elif kind == "CreateTableAsStmt" and node.into is not None:
             # langfuse's CREATE TEMPORARY TABLE ... AS, dropped further on: this run's own, like any table it makes.
             table = node.into.rel.relname
             stmt.update(summary="create table %s as select" % table, tables=[table], additive=False)
-            self.new_tables.add(table)
+            if not (node.if_not_exists and table in self.tables):
+                self.new_tables.add(table)
         elif kind == "IndexStmt":
             table = node.relation.relname
             if node.unique and table not in self.new_tables:
@@ -451,11 +489,18 @@ class Linter:
             names = [_object_name(obj) for obj in node.objects or ()]
             keys = [(what, _key_name(obj)) for obj in node.objects or ()]
             stmt.update(summary="drop %s %s" % (what, ", ".join(names)), tables=names if what == "table" else [])
-            if keys and all(key in self.created_later for key in keys):
+            cascade = node.behavior == DropBehavior.DROP_CASCADE  # its dependents go too
+            if (
+                keys
+                and not cascade
+                and what in REPLACEABLE
+                and all(key in self.created_later for key in keys)
+                and not (what == "index" and any(self.loses_unique(key[1]) for key in keys))
+            ):
                 self.replaced(migration, stmt, "%s %s" % (what, ", ".join(names)))
-            elif keys and all(self.made_by_run(key) or key in self.replaced_away for key in keys):
+            elif keys and not cascade and all(self.made_by_run(key) or key in self.replaced_away for key in keys):
                 stmt["additive"] = False  # Dropping what this run created, or renamed away to replace, loses nothing.
-            elif what == "index" and all(self.harmless_index_drop(key[1]) for key in keys):
+            elif what == "index" and not cascade and all(self.harmless_index_drop(key[1]) for key in keys):
                 stmt["additive"] = False
                 migration.finding(
                     stmt,
@@ -585,9 +630,15 @@ class Linter:
             what = ObjectType(node.renameType).name.replace("OBJECT_", "").lower()
             what = "constraint" if what == "tabconstraint" else what
             key = renamed_key(node)
-            target = node.relation.relname if node.relation is not None else _object_name(node.object)
+            if node.relation is not None:
+                target = node.relation.relname
+            elif node.object is not None:
+                target = _object_name(node.object)
+            else:  # a schema, a database, a role: named by subname
+                target, node_subname = node.subname or "", None
+            node_subname = node.subname if node.relation is not None or node.object is not None else None
             on_table = target if what in ("table", "column", "constraint") else None
-            old_name = "%s.%s" % (target, node.subname) if node.subname else target
+            old_name = "%s.%s" % (target, node_subname) if node_subname else target
             stmt.update(
                 summary="rename %s %s to %s" % (what, old_name, node.newname), tables=[on_table] if on_table else []
             )
@@ -599,6 +650,10 @@ class Linter:
                 # This run's own object: nothing uses it yet. It is the run's under its new name too.
                 self.renamed_own = True
                 stmt["additive"] = False
+                if key is not None:
+                    self.new_objects.add(key[:-1] + (node.newname,))
+                if what == "index" and target in self.index_tables:
+                    self.index_tables[node.newname] = self.index_tables[target]
                 if what == "table":
                     self.new_tables.add(node.newname)
                     self.new_columns |= {(node.newname, c) for t, c in self.new_columns if t == target}
@@ -614,7 +669,7 @@ class Linter:
                 self.live_names[(target, node.newname)] = self.live_names.get((target, node.subname), node.subname)
             if self.renamed_own:
                 pass
-            elif key is not None and key in self.created_later:
+            elif key is not None and key[0] == "type" and key in self.created_later:
                 # Renamed away, and the name taken again further on: Prisma's enum swap (the column's
                 # conversion is where data can fail, and it is classified on its own).
                 self.replaced(migration, stmt, "%s %s" % (what, old_name), verb="Renames")

@@ -35,14 +35,15 @@ SELECT pg_database_size(current_database()),
                                                             n.nspname, c.relname), false, true, '')))[1]::text
                   = 'true' AS has_rows,
                 -- For the lint: each column's type as PostgreSQL names it, and each index's uniqueness, columns
-                -- and whether another unique index or the primary key has the same columns.
+                -- and the other unique indexes (the primary key's among them) with the same columns.
                 (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod)) FROM pg_attribute a
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
                 (SELECT json_object_agg(i.relname, json_build_object('unique', x.indisunique,
                           'columns', (SELECT json_agg(a.attname ORDER BY k.n)
                                       FROM unnest(x.indkey) WITH ORDINALITY AS k (attnum, n)
                                       JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum),
-                          'covered', EXISTS (SELECT 1 FROM pg_index y WHERE y.indrelid = x.indrelid
+                          'covered_by', (SELECT json_agg(j.relname ORDER BY j.relname) FROM pg_index y
+                            JOIN pg_class j ON j.oid = y.indexrelid WHERE y.indrelid = x.indrelid
                             AND y.indexrelid <> x.indexrelid AND y.indisunique AND y.indkey::text = x.indkey::text
                             AND y.indexprs IS NULL AND y.indpred IS NULL)))
                    FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) AS indexes

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 # Query parameters libpq understands; Prisma adds its own (schema,
 # connection_limit, pool_timeout, pgbouncer, ...) that libpq would reject.
@@ -69,19 +69,31 @@ def connection_params(database_url):
         params = _url_params(parts)
         params.update((key, value) for key, value in kept if key not in ("host", "port"))
         return params, schema
+    # User and password as a URL parser reads them (at the last "@", as Prisma does; libpq splits at the
+    # first), the hosts, ports, database and arguments by libpq.
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user, has_password, password = userinfo.partition(":")
     while True:
-        url = urlunsplit(parts._replace(query=urlencode(kept)))
+        query = urlencode(kept, quote_via=quote)
+        url = "%s://%s%s%s" % (parts.scheme, hosts, parts.path, "?" + query if query else "")  # "//" even hostless
         try:
             found = parse_dsn(url)
             break
-        except Exception as exc:  # psycopg2.ProgrammingError: what libpq said, the password not in it
+        except Exception as exc:  # psycopg2.ProgrammingError: what libpq said
             unknown = UNKNOWN_PARAMETER.search(str(exc))
             if not unknown or unknown.group(1) not in {key for key, _ in kept}:
                 said = str(exc).strip()
-                if parts.password:  # libpq quotes the token it could not read: it may be the password
-                    said = said.replace(parts.password, "********")
+                if password:  # libpq quotes the token it could not read: it may be the password
+                    said = said.replace(password, "********")
                 raise ValueError("DATABASE_URL is not a URL libpq can read: %s" % said) from None
             kept = [(key, value) for key, value in kept if key != unknown.group(1)]
+    found.pop("user", None), found.pop("password", None)
+    if user:
+        found["user"] = unquote(user)
+    if has_password:
+        found["password"] = unquote(password)
+    if any(not port.isdigit() for port in str(found.get("port", "0")).split(",")):
+        raise ValueError("DATABASE_URL's port is not a number (got %s)" % found["port"])
     order = ("host", "port", "user", "password", "dbname")
     params = {key: found[key] for key in order if key in found}
     params.update((key, value) for key, value in found.items() if key not in order)

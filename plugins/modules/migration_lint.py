@@ -30,7 +30,7 @@ options:
     description:
       - The live database's tables, each with C(name), C(rows) (the planner's estimate) and C(has_rows),
         and optionally C(columns) (name to type, as C(format_type) names it) and C(indexes) (name to
-        C(unique), C(columns) and C(covered)), as M(preflight_host_info) returns them.
+        C(unique), C(columns) and C(covered_by)), as M(preflight_host_info) returns them.
       - A table not listed is assumed to hold rows. A column type change or an index drop the database does not
         describe blocks as if it could lose data.
     type: list

@@ -127,14 +127,14 @@ database:
   description:
     - The database's size in C(bytes), and its C(tables), each with C(name), C(rows), C(has_rows), C(columns)
       (each column's type as PostgreSQL names it) and C(indexes) (each index's C(unique), its C(columns), and
-      C(covered) when another unique index or the primary key has the same columns).
+      C(covered_by), the other unique indexes, the primary key's among them, with the same columns).
   returned: with O(database=true), when O(app_dir) is a checkout whose C(.env) names a database it reached
   type: dict
   sample:
     bytes: 9216003
     tables:
       - {name: users, rows: 1200, has_rows: true, columns: {id: text, email: character varying(255)},
-         indexes: {users_pkey: {unique: true, columns: [id], covered: false}}}
+         indexes: {users_pkey: {unique: true, columns: [id], covered_by: null}}}
 database_error:
   description: Why the database could not be read (its password left out).
   returned: with O(database=true), when the read failed

@@ -57,21 +57,26 @@ def test_each_migrations_objects_are_read_by_name_and_those_without_sql_left_out
 
 
 def test_a_dotenv_file_reads_as_prismas_cli_reads_it():
+    # dotenv 16's parser and Prisma's fork of dotenv-expand, as the CLI that runs `migrate deploy` reads .env.
     values = filters.dotenv(
-        'DATABASE_URL="postgresql://u:p@db:25061/app?sslmode=require"  # prod, through the pool\n'
-        "DB_USER=doadmin\n"
-        "DB_PASS='s3#cret$x'\n"
+        'DATABASE_URL="postgresql://u:p@db:25061/app?sslmode=require"  # prod, through the pool\r\n'
         'DIRECT_URL="postgresql://${DB_USER}:${DB_PASS}@db:25060/app"\n'
+        "DB_USER=doadmin\n"
+        "DB_PASS='s3#cret'\n"
+        "PLAIN=postgresql://u:pa$word@h/db\n"
         "FALLBACK=${NOT_SET:-none}\n"
         'CA="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"\n'
-        'ESCAPED="a\\nb \\"q\\""\n'
-        "LITERAL='${DB_USER}'\n"
-        "PRICE=\\$5\n"
+        'ESCAPED="a\\nb"\n'
+        "LITERAL=\\${DB_USER}\n"
+        "UNQUOTED=x#y\n"
+        'EMPTY=""\n'
     )
     assert values["DATABASE_URL"] == "postgresql://u:p@db:25061/app?sslmode=require", "quotes and comment gone"
-    assert values["DIRECT_URL"] == "postgresql://doadmin:s3#cret$x@db:25060/app", "expanded, once"
-    assert values["FALLBACK"] == "none"
+    assert values["DIRECT_URL"] == "postgresql://doadmin:s3#cret@db:25060/app", "expanded from lines after it too"
+    assert values["PLAIN"] == "postgresql://u:pa$word@h/db", "only ${NAME} is expanded"
+    assert values["FALLBACK"] == "${NOT_SET:-none}", "Prisma's expansion has no defaults"
     assert values["CA"] == "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "several lines"
-    assert values["ESCAPED"] == 'a\nb "q"'
-    assert values["LITERAL"] == "${DB_USER}", "single quotes are literal"
-    assert values["PRICE"] == "$5"
+    assert values["ESCAPED"] == "a\nb", "\\n in double quotes is a line break"
+    assert values["LITERAL"] == "${DB_USER}"
+    assert values["UNQUOTED"] == "x", "a # ends an unquoted value"
+    assert values["EMPTY"] == ""

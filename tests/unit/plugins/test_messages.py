@@ -124,6 +124,9 @@ def test_the_plan_names_a_statement_the_live_data_would_make_fail_and_what_is_un
     assert [item["rows"] for item in data] == [125, 0, None]
     # Unchecked (None) is not in the way: papermark's plan crashed comparing None with 0 before.
     assert [item["migration"] for item in plan.plan_data_failing(data)] == ["1_require"]
+    # With no rehearsal to run it on a copy first, a statement no count could check stops the plan too.
+    assert [item["migration"] for item in plan.plan_data_failing(data, rehearsal=False)] == ["1_require", "3_slow"]
+    assert plan.plan_data_msg(data, rehearsal=False).startswith("2 statement(s)")
     msg = plan.plan_data_msg(data)
     assert msg.startswith("1 statement(s) would fail on the data production holds, so nothing was backed up")
     assert "1_require line 2: SET NOT NULL on documents.property_id: 125 row(s) hold NULL" in msg

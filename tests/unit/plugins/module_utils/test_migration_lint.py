@@ -354,10 +354,10 @@ LIVE = {
         "rows": 40, "has_rows": True,
         "columns": {"website_id": "uuid", "name": "character varying(100)"},
         "indexes": {
-            "website_pkey": {"unique": True, "covered": True},
-            "website_website_id_key": {"unique": True, "covered": True},
-            "website_name_key": {"unique": True, "columns": ["name"], "covered": False},
-            "website_created_at_idx": {"unique": False, "covered": False},
+            "website_pkey": {"unique": True, "covered_by": ["website_website_id_key"]},
+            "website_website_id_key": {"unique": True, "covered_by": ["website_pkey"]},
+            "website_name_key": {"unique": True, "columns": ["name"], "covered_by": None},
+            "website_created_at_idx": {"unique": False, "covered_by": None},
         },
     },
     "Account": {"rows": 9, "has_rows": True, "columns": {"loggedIn": "timestamp(3) without time zone", "n": "integer",
@@ -436,3 +436,52 @@ def test_a_table_made_from_a_query_is_the_runs_own():
     )
     assert report["blocking"] == [], report["findings"]
     assert report["migrations"][0]["statements"][0]["summary"] == "create table temp_prices as select"
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [
+        # A table or an index renamed into (or away from) a dropped one's name is another object: the drop loses.
+        (
+            'CREATE TABLE "User_new" (id TEXT);\nDROP TABLE "User";\nALTER TABLE "User_new" RENAME TO "User";',
+            "drop-table",
+        ),
+        (
+            'ALTER TABLE "User" RENAME TO "User_old";\nCREATE TABLE "User" (id TEXT);\nDROP TABLE "User_old";',
+            "drop-table",
+        ),
+        ('DROP TABLE "User";\nCREATE TABLE "User" (id TEXT);', "drop-table"),
+        # CASCADE drops the columns still of the type, the foreign keys on the index.
+        (ENUM_SWAP.replace('DROP TYPE "Role_old";', 'DROP TYPE "Role_old" CASCADE;'), "drop-type"),
+        ('DROP INDEX "website_created_at_idx" CASCADE;', "drop-index"),
+        # Two unique indexes on the same columns, both dropped: the second takes the rule with it.
+        ('DROP INDEX "website_pkey";\nDROP INDEX "website_website_id_key";', "drop-index"),
+        # A unique index made again without UNIQUE.
+        ('DROP INDEX "website_name_key";\nCREATE INDEX "website_name_key" ON "website" ("name");', "drop-index"),
+        # IF NOT EXISTS over a live table makes nothing of the run's.
+        ('CREATE TABLE IF NOT EXISTS "website" AS SELECT 1 AS x;\nDROP TABLE "website";', "drop-table"),
+        ('CREATE TABLE IF NOT EXISTS "website" (x INT);\nDROP TABLE "website";', "drop-table"),
+    ],
+)
+def test_what_only_looks_replaced_or_covered_still_blocks(sql, rule):
+    assert rule in rules(lint(sql, tables=LIVE), "block"), lint(sql, tables=LIVE)["findings"]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'ALTER TABLE "Account" ALTER COLUMN "iv" SET DATA TYPE INTERVAL(3);',  # rounds the seconds
+        'ALTER TABLE "Account" ALTER COLUMN "flags" SET DATA TYPE BIT(5);',  # a length PostgreSQL will not pad
+        'ALTER TABLE "Account" ALTER COLUMN "loggedIn" SET DATA TYPE TIMESTAMPTZ(3) USING "loggedIn" AT TIME ZONE 5;',
+    ],
+)
+def test_a_type_change_that_is_not_a_widening_blocks_and_odd_sql_does_not_crash(sql):
+    live = {"Account": dict(LIVE["Account"], columns={**LIVE["Account"]["columns"], "iv": "interval(6)",
+                                                       "flags": "bit(3)"})}  # fmt: skip
+    assert rules(lint(sql, tables=live), "block") == ["alter-column-type"]
+
+
+def test_renaming_a_schema_is_classified_not_a_crash():
+    report = lint('ALTER SCHEMA "legacy" RENAME TO "old";')
+    assert rules(report, "block") == ["rename"]
+    assert report["findings"][0]["message"].startswith("Renames schema legacy to old")

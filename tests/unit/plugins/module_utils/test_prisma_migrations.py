@@ -67,6 +67,9 @@ def test_a_prisma_url_becomes_libpq_parameters(url, params, schema):
             "postgresql://doadmin:p@db.example:25060/defaultdb?sslmode=require&sslcert=/etc/ssl/do-ca.crt",
             {"sslmode": "require", "sslrootcert": "/etc/ssl/do-ca.crt", "port": 25060},
         ),
+        # A space in an argument stays a space (libpq reads %20, not +); an "@" in the password is the password's.
+        ("postgresql://u:p@h/app?options=-c%20statement_timeout%3D5000", {"options": "-c statement_timeout=5000"}),
+        ("postgresql://u:p@ss@h/app", {"host": "h", "user": "u", "password": "p@ss"}),
         # Prisma's own arguments, and one neither knows, are left out (Prisma drops what it does not know).
         ("postgresql://u:p@h/app?pgbouncer=true&sslaccept=strict&unheard_of=1", {"host": "h", "dbname": "app"}),
     ],
@@ -77,10 +80,15 @@ def test_libpq_reads_the_url_as_postgresql_would(url, params):
     assert not {"pgbouncer", "sslaccept", "unheard_of", "sslcert", "schema"} & set(found)
 
 
+def test_a_port_that_is_not_a_number_is_refused():
+    with pytest.raises(ValueError, match="port is not a number"):
+        pm.connection_params("postgresql://u:p@h:abc/app")
+
+
 def test_a_url_libpq_cannot_read_is_refused_saying_why_without_the_password():
     with pytest.raises(ValueError, match="percent-encoded") as raised:
-        pm.connection_params("postgresql://u:s3%ZZcret@h/app")  # libpq quotes the token it cannot read
-    assert "s3%ZZcret" not in str(raised.value) and "********" in str(raised.value)
+        pm.connection_params("postgresql://u:s3cret@h/a%ZZpp")  # libpq quotes the token it cannot read
+    assert "s3cret" not in str(raised.value) and "a%ZZpp" in str(raised.value)
 
 
 def test_a_url_that_is_not_postgresql_is_refused():

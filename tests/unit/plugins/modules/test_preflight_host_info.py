@@ -198,10 +198,10 @@ def test_the_checkouts_migration_state_and_the_databases_tables_are_read_from_it
         "seen": "timestamp(3) without time zone",
     }
     assert users["indexes"] == {
-        "users_pkey": {"unique": True, "columns": ["id"], "covered": True},
-        "users_id_key": {"unique": True, "columns": ["id"], "covered": True},
-        "users_email_key": {"unique": True, "columns": ["email"], "covered": False},
-        "users_seen_idx": {"unique": False, "columns": ["seen"], "covered": False},
+        "users_pkey": {"unique": True, "columns": ["id"], "covered_by": ["users_id_key"]},
+        "users_id_key": {"unique": True, "columns": ["id"], "covered_by": ["users_pkey"]},
+        "users_email_key": {"unique": True, "columns": ["email"], "covered_by": None},
+        "users_seen_idx": {"unique": False, "columns": ["seen"], "covered_by": None},
     }
     assert state["applied"] == ["20250101000000_init"] and state["pending"] == ["20250201000000_add_b"]
     assert state["up_to_date"] is False and state["problems"] == [] and state["history_table"] is True

@@ -320,7 +320,6 @@ class Linter:
         self.dropped_indexes = set()
         # Objects renamed away by a migration that makes their name again (replaced): dropping them loses nothing.
         self.replaced_away = set()
-        self.renamed_own = False
         # The live names of tables ({new: old}) and columns ({(table, new): old}) this run renames.
         self.live_names = {}
         # Statements that fail on data an existing table holds, with the query that finds it (data_check).
@@ -336,7 +335,6 @@ class Linter:
     def harmless_index_drop(self, name):
         """An index the live database holds whose drop loses no rule: not unique, or another unique index with
         its columns (the primary key's, say) stays."""
-        self.dropped_indexes.add(name)
         index = self.live_index(name)
         if index is None:
             return False
@@ -407,7 +405,7 @@ class Linter:
                 "findings": [],
             }
             self._classify(migration, raw.stmt, stmt)
-            if type(raw.stmt).__name__ != "RenameStmt" or self.renamed_own:
+            if type(raw.stmt).__name__ != "RenameStmt":  # a rename of the run's own adds its new name itself
                 self.new_objects |= later[number]
             if type(raw.stmt).__name__ == "IndexStmt" and raw.stmt.idxname:
                 self.index_tables[raw.stmt.idxname] = raw.stmt.relation.relname
@@ -490,6 +488,8 @@ class Linter:
             keys = [(what, _key_name(obj)) for obj in node.objects or ()]
             stmt.update(summary="drop %s %s" % (what, ", ".join(names)), tables=names if what == "table" else [])
             cascade = node.behavior == DropBehavior.DROP_CASCADE  # its dependents go too
+            if what == "index":
+                self.dropped_indexes.update(key[1] for key in keys)
             if (
                 keys
                 and not cascade
@@ -560,23 +560,17 @@ class Linter:
                         using = plain_using(cmd.def_.raw_default, column, old, new)
                         folds_case = canonical_type(new)[0] == "citext" and self.unique_on(table, column)
                         if old and using is not None and widens(old, new) and not folds_case:
+                            to_zone = (canonical_type(old)[0], canonical_type(new)[0]) == ("timestamp", "timestamptz")
+                            note = using or (
+                                " (values are read in the session's TimeZone: Prisma writes UTC)" if to_zone else ""
+                            )
                             stmt["additive"] = False
                             migration.finding(
                                 stmt,
                                 "alter-column-type",
                                 WARN,
                                 "Changes the type of %s: every value fits, nothing is lost%s, but the table may be "
-                                "rewritten under an ACCESS EXCLUSIVE lock."
-                                % (
-                                    change,
-                                    using
-                                    or (
-                                        " (values are read in the session's TimeZone: Prisma writes UTC)"
-                                        if canonical_type(old)[0] == "timestamp"
-                                        and canonical_type(new)[0] == "timestamptz"
-                                        else ""
-                                    ),
-                                ),
+                                "rewritten under an ACCESS EXCLUSIVE lock." % (change, note),
                             )
                         else:
                             block(
@@ -626,29 +620,26 @@ class Linter:
                     stmt["additive"] = False
             stmt["summary"] = "alter table %s: %s" % (table, ", ".join(parts))
         elif kind == "RenameStmt":
-            self.renamed_own = False
             what = ObjectType(node.renameType).name.replace("OBJECT_", "").lower()
             what = "constraint" if what == "tabconstraint" else what
             key = renamed_key(node)
             if node.relation is not None:
-                target = node.relation.relname
+                target, sub = node.relation.relname, node.subname
             elif node.object is not None:
-                target = _object_name(node.object)
+                target, sub = _object_name(node.object), node.subname
             else:  # a schema, a database, a role: named by subname
-                target, node_subname = node.subname or "", None
-            node_subname = node.subname if node.relation is not None or node.object is not None else None
+                target, sub = node.subname or "", None
             on_table = target if what in ("table", "column", "constraint") else None
-            old_name = "%s.%s" % (target, node_subname) if node_subname else target
+            old_name = "%s.%s" % (target, sub) if sub else target
             stmt.update(
                 summary="rename %s %s to %s" % (what, old_name, node.newname), tables=[on_table] if on_table else []
             )
             if (
                 on_table in self.new_tables
-                or (what == "column" and (target, node.subname) in self.new_columns)
+                or (what == "column" and (target, sub) in self.new_columns)
                 or (key is not None and len(key) == 2 and self.made_by_run(key))
             ):
                 # This run's own object: nothing uses it yet. It is the run's under its new name too.
-                self.renamed_own = True
                 stmt["additive"] = False
                 if key is not None:
                     self.new_objects.add(key[:-1] + (node.newname,))
@@ -660,23 +651,21 @@ class Linter:
                     self.index_tables.update({i: node.newname for i, t in self.index_tables.items() if t == target})
                 elif what == "column":
                     self.new_columns.add((target, node.newname))
-            elif what == "table":
+                return
+            # The live database still knows it by its old name (the plan's data checks count there).
+            if what == "table":
                 self.live_names[node.newname] = self.live_names.get(target, target)
                 self.live_names.update(
                     {(node.newname, k[1]): v for k, v in list(self.live_names.items()) if k[:1] == (target,)}
                 )
             elif what == "column":
-                self.live_names[(target, node.newname)] = self.live_names.get((target, node.subname), node.subname)
-            if self.renamed_own:
-                pass
-            elif key is not None and key[0] == "type" and key in self.created_later:
+                self.live_names[(target, node.newname)] = self.live_names.get((target, sub), sub)
+            if key is not None and key[0] == "type" and key in self.created_later:
                 # Renamed away, and the name taken again further on: Prisma's enum swap (the column's
                 # conversion is where data can fail, and it is classified on its own).
                 self.replaced(migration, stmt, "%s %s" % (what, old_name), verb="Renames")
                 self.replaced_away.add(key[:-1] + (node.newname,))
-            elif what in ("index", "constraint"):
-                pass  # The app names tables, columns and types, never indexes or constraints: nothing it uses changes.
-            else:
+            elif what not in ("index", "constraint"):  # the app never names an index or a constraint
                 block(
                     "rename",
                     "Renames %s %s to %s: the previous release, still running until its restart, uses the old name."

@@ -14,8 +14,6 @@ import os
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-# Query parameters libpq understands; Prisma adds its own (schema,
-# connection_limit, pool_timeout, pgbouncer, ...) that libpq would reject.
 # Prisma's own URL arguments, which libpq does not take (libpq refuses a URL with one). Its `sslcert`
 # is the CA's certificate (libpq's `sslrootcert`); `sslidentity`/`sslpassword` are a PKCS#12 client
 # identity, which libpq cannot read.
@@ -87,7 +85,8 @@ def connection_params(database_url):
                     said = said.replace(password, "********")
                 raise ValueError("DATABASE_URL is not a URL libpq can read: %s" % said) from None
             kept = [(key, value) for key, value in kept if key != unknown.group(1)]
-    found.pop("user", None), found.pop("password", None)
+    found.pop("user", None)
+    found.pop("password", None)
     if user:
         found["user"] = unquote(user)
     if has_password:

@@ -11,7 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
-# The sandbox the sandbox tests run against (bin/test runs half of them against inventories/sandbox-b).
+# The sandbox the sandbox tests run against (bin/test runs some of them against inventories/sandbox-do).
 SANDBOX_INVENTORY = ROOT / os.environ.get("SANDBOX_INVENTORY", "inventories/sandbox")
 
 

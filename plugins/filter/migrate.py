@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 # The URL and .env logic lives with the modules; controller-side plugins reuse it.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
 import migration_sql  # noqa: E402
+import prisma_datasource  # noqa: E402
 import prisma_migrations  # noqa: E402
 from dotenv_file import dotenv  # noqa: E402
 
@@ -26,9 +27,10 @@ def missing_env(values, required):
     return missing
 
 
-def preflight_app_problems(host, app_dir, missing):
+def preflight_app_problems(host, app_dir, missing, env=None):
     """What keeps an app host from being deployed to, each with its fix: no checkout, local changes, settings
-    missing from .env (names only), a database it cannot read. `host` is what preflight_host_info returned."""
+    missing from .env (names only), migrations pointed at a connection pool, a database it cannot read. `host`
+    is what preflight_host_info returned, `env` the .env it read."""
     problems = []
     if not host.get("checkout"):
         problems.append("%s is not a git checkout. Set app_dir for this host, or clone the app there first." % app_dir)
@@ -40,6 +42,9 @@ def preflight_app_problems(host, app_dir, missing):
     if missing:
         what = "is missing or unreadable" if host.get("dotenv") is None else "lacks " + ", ".join(missing)
         problems.append("%s/.env %s. Add them to the .env on this host (values are never printed)." % (app_dir, what))
+    pool = prisma_datasource.pool_problem(env or {}, host.get("datasource") or {}) if not missing else None
+    if pool:
+        problems.append(pool)
     if host.get("database_error") is not None:
         problems.append(
             "cannot read the database its .env names: %s. Check that this host reaches the database and the"
@@ -54,6 +59,14 @@ def pg_params(url):
         return prisma_migrations.connection_params(url)[0]
     except ValueError as exc:
         raise AnsibleFilterError(str(exc)) from exc
+
+
+def pg_libpq_env(url):
+    """A URL's TLS and other settings as libpq's PG* variables, for a task whose pg_dump or psql reads only
+    host, port, user and database from its options (its password left out: the module passes it)."""
+    env = prisma_migrations.libpq_env(pg_params(url))
+    env.pop("PGPASSWORD", None)
+    return env
 
 
 def pg_target(url):
@@ -164,9 +177,11 @@ class FilterModule:
         return {
             "dotenv": dotenv,
             "missing_env": missing_env,
+            "prisma_url_variables": prisma_datasource.url_variables,
             "preflight_app_problems": preflight_app_problems,
             "pg_params": pg_params,
             "pg_target": pg_target,
+            "pg_libpq_env": pg_libpq_env,
             "pg_url_with_db": pg_url_with_db,
             "migration_objects": migration_objects,
             "migration_objects_map": migration_objects_map,

@@ -14,8 +14,10 @@ from ansible.module_utils.prisma_migrations import (
     classify,
     connection_params,
     describe_target,
+    libpq_env,
     redact,
     scan_migrations,
+    tls_hint,
 )
 
 try:
@@ -112,18 +114,22 @@ class Database:
             conn.close()
 
     def libpq_env(self, dbname=None):
-        """The connection as PG* environment variables, for pg_dump and pg_restore (never on a command line)."""
-        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD", "sslmode": "PGSSLMODE"}
-        env = {var: str(self.params[key]) for key, var in names.items() if key in self.params}
+        """The connection as PG* environment variables, for pg_dump and pg_restore (never on a command line):
+        every parameter the URL gave, TLS's CA file and mode among them."""
+        env = libpq_env(self.params)
         env["PGDATABASE"] = dbname or self.params.get("dbname", "")
         return env
 
     def redact(self, text):
         return redact(text, self.secrets)
 
+    def said(self, exc):
+        """What a connection's error said, its secrets left out, the CA setting named when TLS failed."""
+        return tls_hint(self.redact(str(exc).strip()))
+
     def fail(self, doing, exc, remedy, **result):
         """Fail naming what was being done to which database, the error (redacted) and the fix."""
         self.module.fail_json(
-            msg="%s: cannot %s %s: %s. %s" % (self.who, doing, self.target, self.redact(str(exc).strip()), remedy),
+            msg="%s: cannot %s %s: %s. %s" % (self.who, doing, self.target, self.said(exc), remedy),
             **result,
         )

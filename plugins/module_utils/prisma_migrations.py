@@ -304,6 +304,39 @@ def redact(text, secrets):
     return text
 
 
+# libpq's environment variable for each connection parameter pg_dump and pg_restore may need.
+LIBPQ_ENV = {
+    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE", "service": "PGSERVICE", "options": "PGOPTIONS", "application_name": "PGAPPNAME",
+    "connect_timeout": "PGCONNECT_TIMEOUT", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL", "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI", "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION", "channel_binding": "PGCHANNELBINDING",
+    "gssencmode": "PGGSSENCMODE", "krbsrvname": "PGKRBSRVNAME", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS", "requirepeer": "PGREQUIREPEER",
+}  # fmt: skip
+
+
+def libpq_env(params):
+    """Connection parameters as libpq's PG* environment variables (those libpq has one for)."""
+    return {var: str(params[key]) for key, var in LIBPQ_ENV.items() if key in params}
+
+
+# What libpq says when the server's certificate cannot be verified, or the CA file cannot be read.
+TLS_FAILURE = re.compile(r"certificate verify failed|root certificate file|server certificate for|SSL error", re.I)
+
+
+def tls_hint(message):
+    """A connection error, with the CA setting to check when it is a TLS verification failure."""
+    if not TLS_FAILURE.search(message or ""):
+        return message
+    return (
+        "%s (the server's TLS certificate could not be verified: check the URL's sslrootcert, Prisma's sslcert,"
+        " names the CA file of this cluster, e.g. DigitalOcean's ca-certificate.crt, present on this host, and"
+        " that the URL's host is the name the certificate was issued for)" % message.rstrip(". ")
+    )
+
+
 def _iso(value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 

@@ -17,8 +17,11 @@ description:
   - With O(sources=true), also reads the Prisma migrations of the commit O(version) names, without changing
     the checkout. The repository is fetched into a scratch repository that borrows the checkout's objects
     (git alternates), so the checkout, its refs and its objects stay byte for byte as they were.
-  - With O(database=true), also reads the database the C(.env)'s C(DATABASE_URL) names, which proves this
-    host reaches it. The migration state of the code as it is checked out (its migration folders compared
+  - Reads which variables Prisma takes its URLs from (RV(datasource)), as Prisma finds them. The datasource of
+    C(prisma.config.ts), else C(url) and C(directUrl) in C(schema.prisma)'s datasource block.
+  - With O(database=true), also reads the database the C(.env) gives migrations (the direct URL when the
+    schema names one, else C(DATABASE_URL)), which proves this host reaches it. The migration state of the
+    code as it is checked out (its migration folders compared
     with C(_prisma_migrations), as M(prisma_migrate_info) does without Prisma). The database's size, and
     each table with the planner's row estimate and whether it holds any row.
   - With O(backup_dir), reads the free bytes on the filesystem that folder is on, or would be made on (the
@@ -52,7 +55,7 @@ options:
   database:
     description:
       - Read the database, returned as RV(migration_state) and RV(database), or RV(database_error).
-      - Needs C(psycopg2) on the host, and a C(DATABASE_URL) in the C(.env); without one nothing is read.
+      - Needs C(psycopg2) on the host, and that URL in the C(.env); without one nothing is read.
     type: bool
     default: false
   backup_dir:
@@ -117,6 +120,13 @@ sources:
   type: dict
   sample: {revision: 9f2c1e0d4b7a, paths: [prisma/migrations/20240115093000_baseline/migration.sql],
            migrations: [{name: 20240115093000_baseline, sql: "CREATE TABLE ..."}]}
+datasource:
+  description:
+    - The variables Prisma reads its URLs from. C(url) is the app's (null for a URL written in the file),
+      C(direct_url) is the one migrations use (null without one), and C(source) is the file that says so.
+  returned: with O(app_dir), when it is a checkout
+  type: dict
+  sample: {url: DATABASE_URL, direct_url: DIRECT_URL, source: prisma/schema.prisma}
 migration_state:
   description:
     - The checkout's migration state, keyed as M(prisma_migrate_info) returns it (C(applied), C(pending),
@@ -153,6 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dotenv_file import dotenv
 from ansible.module_utils.git_sources import read_migrations
 from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_datasource import read_datasource, url_variables
 
 
 def unpassworded(text):
@@ -218,7 +229,10 @@ def read_app(module, app_dir):
     result["after"] = resolve(module, app_dir, module.params["repo"], module.params["version"])
     if module.params["sources"]:
         result["sources"] = read_sources(module, app_dir, result["after"])
-    url = dotenv(result["dotenv"] or "").get("DATABASE_URL") if module.params["database"] else None
+    # The variables Prisma takes its URLs from; the database is read on the one migrations use.
+    result["datasource"] = read_datasource(app_dir)
+    env = dotenv(result["dotenv"] or "")
+    url = env.get(url_variables(result["datasource"])[0]) if module.params["database"] else None
     if url:
         result.update(read_database(module, app_dir, url))
     return result
@@ -243,7 +257,7 @@ def read_database(module, app_dir, url):
     try:
         return {"database": db.measure(), "migration_state": db.migration_state(folder)}
     except psycopg2.Error as exc:
-        return {"database_error": "cannot reach %s: %s" % (db.target, db.redact(str(exc).strip()))}
+        return {"database_error": "cannot reach %s: %s" % (db.target, db.said(exc))}
 
 
 def free_bytes(path):

@@ -23,13 +23,20 @@ options:
     description: The database to migrate (Prisma's C(DATABASE_URL)).
     type: str
     required: true
+  datasource_env:
+    description:
+      - The variables Prisma's CLI reads its URLs from (the datasource's C(url) and C(directUrl)). Each is set to
+        O(database_url) in Prisma's environment, so Prisma works on that database whatever the C(.env) names.
+    type: list
+    elements: str
+    default: [DATABASE_URL]
   prisma_command:
     description: How to call the Prisma CLI.
     type: list
     elements: str
     default: [npx, prisma]
   environment:
-    description: More environment variables for the Prisma CLI (C(DATABASE_URL) is set from O(database_url)).
+    description: More environment variables for the Prisma CLI (the O(datasource_env) are set from O(database_url)).
     type: dict
     default: {}
   expected:
@@ -135,6 +142,7 @@ def main():
         argument_spec=dict(
             app_dir=dict(type="path", required=True),
             database_url=dict(type="str", required=True, no_log=True),
+            datasource_env=dict(type="list", elements="str", default=["DATABASE_URL"]),
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             environment=dict(type="dict", default={}),
             expected=dict(type="list", elements="str", default=[]),
@@ -157,7 +165,7 @@ def main():
         db.fail("read the migration history of", exc, "Check DATABASE_URL and that this host reaches it.", **result)
 
     env = {key: str(value) for key, value in p["environment"].items()}
-    env["DATABASE_URL"] = p["database_url"]
+    env.update(dict.fromkeys(p["datasource_env"], p["database_url"]))
     started = time.monotonic()
     rc, out, err = module.run_command(p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env)
     result.update(seconds=round(time.monotonic() - started, 1), stdout=db.redact(out), stderr=db.redact(err))

@@ -29,6 +29,13 @@ options:
       - Prisma-only query parameters such as C(schema) or C(connection_limit) are understood.
     type: str
     required: true
+  datasource_env:
+    description:
+      - The variables Prisma's CLI reads its URLs from (the datasource's C(url) and C(directUrl)). Each is set to
+        O(database_url) in Prisma's environment, so Prisma works on that database whatever the C(.env) names.
+    type: list
+    elements: str
+    default: [DATABASE_URL]
   migrations_dir:
     description: The migrations folder, relative to O(app_dir) unless absolute.
     type: path
@@ -274,6 +281,7 @@ def main():
             app_dir=dict(type="path", required=True),
             database_url=dict(type="str", required=True, no_log=True),
             migrations_dir=dict(type="path", default="prisma/migrations"),
+            datasource_env=dict(type="list", elements="str", default=["DATABASE_URL"]),
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             objects=dict(type="dict", default={}),
             run_prisma=dict(type="bool", default=True),
@@ -321,7 +329,7 @@ def main():
         rc, out, err = module.run_command(
             module.params["prisma_command"] + ["migrate", "status"],
             cwd=app_dir,
-            environ_update={"DATABASE_URL": url},
+            environ_update=dict.fromkeys(module.params["datasource_env"], url),
         )
         out, err = db.redact(out), db.redact(err)
         result["status"] = parse_status(rc, out, err)

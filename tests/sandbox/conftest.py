@@ -70,17 +70,38 @@ def _inventory() -> tuple[dict, dict]:
 
 
 INVENTORY_VARS, HOSTS = _inventory()
-LANE = SANDBOX_INVENTORY.name  # "sandbox" or "sandbox-b": names what is kept apart per sandbox
+LANE = SANDBOX_INVENTORY.name  # "sandbox" or "sandbox-do": names what is kept apart per sandbox
 SSH_DIR = ROOT / ".sandbox" / "ssh"
 KNOWN_HOSTS = SSH_DIR / ("known_hosts" if LANE == "sandbox" else "known_hosts-" + LANE.split("-", 1)[1])
 BACKUPS = ROOT / "backups" / ("" if LANE == "sandbox" else LANE)
+# The databases group's droplet: where the tool backs up from, keeps its lock and its audit log.
 DB_SSH = HOSTS["sandbox-db"]["ansible_port"]
-DB_PORT = HOSTS["sandbox-db"]["sandbox_pg_port"]
+# The database server: the same droplet (self-hosted), or a managed one without SSH (inventories/sandbox-do),
+# PostgreSQL's port published on 127.0.0.1 for the tests.
+DB_SERVER = next(host for host, hostvars in HOSTS.items() if "sandbox_pg_port" in hostvars)
+DB_PORT = HOSTS[DB_SERVER]["sandbox_pg_port"]
+MANAGED = HOSTS[DB_SERVER].get("sandbox_ssh") is False
+DATABASE = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "database.yml").read_text())
+# The database as the tool names it, without its password (user@host:port/dbname).
+TARGET = "{db_user}@{db_host}:{db_port}/{db_name}".format(**DATABASE)
+# psql as the server's superuser, on its local socket (what only the sandbox, never the tool, can do).
+SUPERUSER_PSQL = f"psql -p {HOSTS[DB_SERVER].get('sandbox_pg_container_port', 5432)}"
 
 
 def container(host: str) -> str:
     """The podman container of an inventory host."""
     return INVENTORY_VARS.get("sandbox_hosts_container_prefix", "") + host
+
+
+def db_server(*argv: str) -> subprocess.CompletedProcess:
+    """Run a command as root on the database server, through podman (a managed one has no SSH)."""
+    return subprocess.run(["podman", "exec", container(DB_SERVER), *argv], capture_output=True, text=True,
+                          check=False, timeout=120)  # fmt: skip
+
+
+def as_postgres(command: str) -> subprocess.CompletedProcess:
+    """A shell command as the database server's superuser (psql: SUPERUSER_PSQL)."""
+    return db_server("su", "postgres", "-c", command)
 
 
 def ssh(port: int, command: str, known_hosts=None, strict: str = "yes") -> subprocess.CompletedProcess:
@@ -127,10 +148,11 @@ FINGERPRINT = {
 WRITTEN = {"payments": "id LIKE 'w-%'"}
 
 
-def db():
-    conn = psycopg2.connect(
-        host="127.0.0.1", port=DB_PORT, dbname="backend", user="backend", password=SECRETS["vault_db_password"]
-    )
+def db(**params):
+    """The app's database as the app's role, over TLS verified against the sandbox's CA where the server is managed."""
+    tls = {"sslmode": "verify-full", "sslrootcert": str(ROOT / ".sandbox" / "tls" / "ca.crt")} if MANAGED else {}
+    conn = psycopg2.connect(**{"host": "127.0.0.1", "port": DB_PORT, "dbname": "backend", "user": DATABASE["db_user"],
+                               "password": SECRETS["vault_db_password"], **tls, **params})  # fmt: skip
     conn.autocommit = True
     return conn
 

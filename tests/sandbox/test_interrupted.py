@@ -15,7 +15,18 @@ import psycopg2
 import pytest
 from conftest import ROOT, SANDBOX_INVENTORY, run
 
-from .conftest import DB_SSH, NO_REHEARSAL, SPENT, assert_no_write_lost, container, db, playbook, ssh, writing
+from .conftest import (
+    DB_SSH,
+    NO_REHEARSAL,
+    SPENT,
+    assert_no_write_lost,
+    container,
+    db,
+    db_server,
+    playbook,
+    ssh,
+    writing,
+)
 from .test_rollback import MIGRATION_15, UNDONE, assert_release_1, branch, release_1  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.sandbox
@@ -89,9 +100,9 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
 
 def test_the_database_going_away_during_the_deploy_is_rolled_back_once_it_returns(release_1, tmp_path):  # noqa: F811
     with writing() as writer, deploy_under_way(tmp_path) as (migrate, log):
-        assert ssh(DB_SSH, "sudo systemctl stop postgresql").returncode == 0
+        assert db_server("systemctl", "stop", "postgresql").returncode == 0
         time.sleep(10)  # the deploy fails meanwhile; the rollback waits for the database
-        assert ssh(DB_SSH, "sudo systemctl start postgresql").returncode == 0
+        assert db_server("systemctl", "start", "postgresql").returncode == 0
         assert migrate.wait(timeout=600) == 2, log.read_text()[-3000:]
     text = " ".join(log.read_text().split())
     assert f"migrate deploy failed on migration {MIGRATION_15}" in text

@@ -17,6 +17,7 @@ from .conftest import (
     DB_SSH,
     HTTP,
     SECRETS,
+    TARGET,
     assert_no_write_lost,
     db,
     fingerprint,
@@ -163,7 +164,7 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
     report = json.loads(Path(saved + ".json").read_text())
     assert report["outcome"] == "succeeded"
     assert len(report["migrations_applied"]) == 27
-    assert report["database"] == "backend@sandbox-db:5432/backend"
+    assert report["database"] == TARGET
     assert {h: r["strategy"] for h, r in report["restarts"].items()} == {
         "sandbox-pm2": "pm2",
         "sandbox-systemd": "systemd",

@@ -20,7 +20,20 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from .conftest import DB_SSH, HTTP, SSH, assert_no_write_lost, db, fingerprint, health, playbook, ssh, writing
+from .conftest import (
+    DB_SSH,
+    HTTP,
+    SSH,
+    SUPERUSER_PSQL,
+    as_postgres,
+    assert_no_write_lost,
+    db,
+    fingerprint,
+    health,
+    playbook,
+    ssh,
+    writing,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -153,7 +166,7 @@ def test_a_failed_migration_that_is_not_additive_restores_the_backup_taken_with_
         cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend\\_failed\\_%'")
         kept = [r[0] for r in cur.fetchall()]
     assert len(kept) == 1, kept
-    ssh(DB_SSH, f"sudo -u postgres dropdb '{kept[0]}'")
+    assert as_postgres(f"{SUPERUSER_PSQL} -qc 'DROP DATABASE \"{kept[0]}\"'").returncode == 0
     assert_release_1(release_1)
     assert audit_lines()[-1]["outcome"] == "rolled back"
 

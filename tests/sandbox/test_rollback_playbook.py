@@ -11,7 +11,21 @@ import time
 
 import pytest
 
-from .conftest import DB_SSH, HTTP, NO_REHEARSAL, SSH, container, db, fingerprint, health, playbook, ssh
+from .conftest import (
+    DB_SERVER,
+    DB_SSH,
+    HTTP,
+    NO_REHEARSAL,
+    SSH,
+    SUPERUSER_PSQL,
+    as_postgres,
+    container,
+    db,
+    fingerprint,
+    health,
+    playbook,
+    ssh,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -70,7 +84,8 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
 def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_new_schema(migrated):
     # A superuser's session (a person's psql, say) holds the database: the tool may not end it, waits, then stops.
     holder = subprocess.Popen(
-        ["podman", "exec", container("sandbox-db"), "su", "postgres", "-c", "psql -d backend -c 'SELECT pg_sleep(60)'"],
+        ["podman", "exec", container(DB_SERVER), "su", "postgres", "-c",
+         f"{SUPERUSER_PSQL} -d backend -c 'SELECT pg_sleep(60)'"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -82,7 +97,7 @@ def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_ne
         )  # fmt: skip
     finally:
         holder.kill()
-        ssh(DB_SSH, "sudo -u postgres psql -qc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        as_postgres(f"{SUPERUSER_PSQL} -qc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()\"")  # fmt: skip
     said = out(result)
     assert "Still connected after 5s: postgres (pid " in said, said[-3000:]

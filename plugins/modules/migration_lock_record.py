@@ -8,9 +8,13 @@ DOCUMENTATION = r"""
 module: migration_lock_record
 short_description: Take the migration lock, renew its lease, or release it, in one call
 description:
-  - The migration lock is a directory on the database host, taken with C(mkdir) (atomic); its
-    C(holder.json) says who holds it, until when (the lease), why it is kept, and what a run that
-    takes it over must undo.
+  - The migration lock is a row of the table C(prisma_migrate_lock) in the database server's maintenance database
+    (O(database_url), O(maintenance_db); DigitalOcean's C(defaultdb)), keyed by the database migrated, and
+    taken with C(INSERT ... ON CONFLICT DO NOTHING) (atomic). It lives with the database, so it survives a
+    reboot of any host and every controller and inventory that migrates that database meets it. Its record
+    says who holds it, until when (the lease), why it is kept, and what a run that takes it over must undo.
+  - Without O(database_url), the lock is a directory on the host the module runs on (O(path)), taken with
+    C(mkdir) (atomic), its record in C(holder.json). It excludes only runs that reach that host.
   - With O(state=present), reads the record, keeps what this call does not set (C(since), C(state),
     C(taken_over)), writes it back with a lease that runs from now, through a temporary file and a
     rename, so a reader never sees half a record. The directory must exist (the lock was taken).
@@ -20,17 +24,32 @@ description:
     one makes it) and writes the record, with a lease from now and C(since) now. When the directory already exists it
     changes nothing and returns the record found, for the caller to judge (another run, a stale lease, a lock
     kept after a failed rollback).
-  - With O(log_path) and O(state=present) or O(state=absent), also appends O(log_entry) to the audit log
-    there, as one JSON line (keys sorted), unless that exact line is there already. A missing log and its
-    folder are made (C(0644), C(0755)). The run's end (the lock released or kept, and its line in the log)
-    is then one call.
+  - With O(log_entry) and O(state=present) or O(state=absent), also appends it to the audit log, unless that
+    exact entry is there already. It goes to the table C(prisma_migrate_audit) beside the lock (one row per
+    run, keyed by the database), or without O(database_url) to O(log_path) as one JSON line (keys sorted; a
+    missing log and its folder are made, C(0644), C(0755)). The run's end (the lock released or kept, and
+    its line in the log) is then one call.
+  - The audit log in the database is read with one query, in the maintenance database
+    C(SELECT at, entry FROM prisma_migrate_audit WHERE database = 'backend' ORDER BY id DESC LIMIT 20).
+  - The tables are made on first use; the login needs C(CREATE) on the maintenance database's C(public)
+    schema (DigitalOcean's C(doadmin) has it on C(defaultdb)).
   - One module call where a read and a copy took three round trips over SSH; the run renews the lease
     as it goes.
 options:
+  database_url:
+    description:
+      - The database migrated (a Prisma C(DATABASE_URL) is fine). Its server holds the lock and the audit log,
+        keyed by its database name.
+    type: str
+  maintenance_db:
+    description:
+      - The database on that server the lock's tables are in.
+      - DigitalOcean's managed databases call it C(defaultdb).
+    type: str
+    default: postgres
   path:
-    description: The lock directory.
+    description: The lock directory, when there is no O(database_url).
     type: path
-    required: true
   run_id:
     description: The run that holds the lock.
     type: str
@@ -65,7 +84,7 @@ options:
     type: dict
     default: {}
   log_path:
-    description: The audit log, one JSON line per run. Without it nothing is logged.
+    description: The audit log file, one JSON line per run, when there is no O(database_url).
     type: path
   log_entry:
     description: The run's line (who, when, revisions, migrations, backup, outcome; never a secret).
@@ -83,27 +102,28 @@ author:
 EXAMPLES = r"""
 - name: Take the lock, or read who holds it.
   migration_lock_record:
-    path: /var/lock/prisma-migrate
+    database_url: "{{ preflight_database_url }}"
+    maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
     holder: deploy@ci
     state: taken
-  become: true
   register: lock
 
 - name: Renew the lease, recording what to undo from here on.
   migration_lock_record:
-    path: /var/lock/prisma-migrate
+    database_url: "{{ preflight_database_url }}"
+    maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
     holder: deploy@ci
     record_state: {stage: deploy, backup: /var/backups/prisma-migrate/backend_20261130.dump}
-  become: true
 
 - name: Release the lock if this run holds it.
   migration_lock_record:
-    path: /var/lock/prisma-migrate
+    database_url: "{{ preflight_database_url }}"
+    maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
     state: absent
-  become: true
+    log_entry: {run_id: "{{ preflight_run_id }}", outcome: succeeded}
 """
 
 RETURN = r"""
@@ -138,19 +158,19 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pg_database import Database, psycopg2
 
 RECORD = "holder.json"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
-
-def read_record(path):
-    """The record in the lock directory, {} when there is none or it cannot be read as JSON."""
-    try:
-        with open(os.path.join(path, RECORD), encoding="utf-8") as handle:
-            found = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+# The lock and the audit log in the server's maintenance database, keyed by the database migrated.
+TABLES = """
+CREATE TABLE IF NOT EXISTS prisma_migrate_lock (
+    database text PRIMARY KEY, record jsonb NOT NULL, taken_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS prisma_migrate_audit (
+    id bigserial PRIMARY KEY, database text NOT NULL, at timestamptz NOT NULL DEFAULT now(), entry jsonb NOT NULL);
+CREATE INDEX IF NOT EXISTS prisma_migrate_audit_database ON prisma_migrate_audit (database, id);
+"""
 
 
 def renewed(old, params, now):
@@ -166,76 +186,166 @@ def renewed(old, params, now):
     }
 
 
-def write_record(path, record):
-    """Write through a temporary file in the same directory and rename it over the record."""
-    fd, tmp = tempfile.mkstemp(prefix=".holder.", dir=path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, os.path.join(path, RECORD))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+class FileLock:
+    """The lock as a directory on this host (mkdir is atomic), its record in holder.json; the log a file."""
+
+    def __init__(self, module):
+        self.module = module
+        self.path = module.params["path"]
+        self.where = self.path
+
+    def read(self):
+        """The record, {} when there is none or it cannot be read as JSON; None when the lock is free."""
+        if not os.path.isdir(self.path):
+            return None
+        try:
+            with open(os.path.join(self.path, RECORD), encoding="utf-8") as handle:
+                found = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def take(self, record):
+        """Make the lock directory and write the record: False when it exists already."""
+        try:
+            os.mkdir(self.path, 0o755)
+        except FileExistsError:
+            return False
+        os.chmod(self.path, 0o755)  # noqa: S103 -- as mkdir -m 0755 did: anyone may read who holds the lock
+        self.write(record)
+        return True
+
+    def write(self, record):
+        """Write through a temporary file in the same directory and rename it over the record."""
+        fd, tmp = tempfile.mkstemp(prefix=".holder.", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, os.path.join(self.path, RECORD))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def release(self, run_id):
+        ours = (self.read() or {}).get("run_id") == run_id
+        if ours and not self.module.check_mode:
+            shutil.rmtree(self.path)
+        return ours
+
+    def log(self, entry):
+        """Append the entry as one JSON line unless the file has that line; True when it was added."""
+        path = self.module.params["log_path"]
+        if not path:
+            return None
+        line = json.dumps(entry, sort_keys=True)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if any(existing.rstrip("\n") == line for existing in handle):
+                    return False
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        os.chmod(path, 0o644)
+        return True
 
 
-def append_line(path, entry):
-    """Append the entry as one JSON line unless the file has that line; True when it was added."""
-    line = json.dumps(entry, sort_keys=True)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if any(existing.rstrip("\n") == line for existing in handle):
-                return False
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-    os.chmod(path, 0o644)
-    return True
+class DatabaseLock:
+    """The lock as a row of prisma_migrate_lock in the server's maintenance database; the log a table beside it."""
 
-
-def log(module, result):
-    """Log the run when asked (never in check mode), then exit with the result."""
-    if module.params["log_path"]:
-        result["logged"] = not module.check_mode
-        if not module.check_mode:
+    def __init__(self, module, db):
+        self.module = module
+        self.db = db
+        self.key = self.db.params.get("dbname", "")
+        self.where = "%s (table prisma_migrate_lock of %s)" % (self.db.target, module.params["maintenance_db"])
+        self.conn = self.db.connect(dbname=module.params["maintenance_db"])
+        if module.check_mode:  # nothing is made in check mode: no table reads as a free lock
+            return
+        with self.conn.cursor() as cur:
             try:
-                result["logged"] = append_line(module.params["log_path"], module.params["log_entry"])
-            except OSError as exc:
-                module.fail_json(
-                    msg="migration_lock_record: cannot write the audit log %s: %s. Run it with become."
-                    % (module.params["log_path"], exc),
-                    **result,
-                )
+                cur.execute(TABLES)
+            except psycopg2.errors.UniqueViolation:  # two runs made the tables at once: one did
+                pass
+
+    def _one(self, query, args):
+        with self.conn.cursor() as cur:
+            cur.execute(query, args)
+            return cur.fetchone()
+
+    def read(self):
+        query = "SELECT record FROM prisma_migrate_lock WHERE database = %s"
+        try:
+            row = self._one(query, (self.key,))
+        except psycopg2.errors.UndefinedTable:  # check mode before the first run
+            return None
+        return None if row is None else (row[0] if isinstance(row[0], dict) else {})
+
+    def take(self, record):
+        query = "INSERT INTO prisma_migrate_lock (database, record) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1"
+        return self._one(query, (self.key, json.dumps(record))) is not None
+
+    def write(self, record):
+        if self._one("UPDATE prisma_migrate_lock SET record = %s WHERE database = %s RETURNING 1",
+                     (json.dumps(record), self.key)) is None:  # fmt: skip
+            raise LookupError("the lock's row is gone")
+
+    def release(self, run_id):
+        if self.module.check_mode:
+            return (self.read() or {}).get("run_id") == run_id
+        query = "DELETE FROM prisma_migrate_lock WHERE database = %s AND record->>'run_id' = %s RETURNING 1"
+        return self._one(query, (self.key, run_id)) is not None
+
+    def log(self, entry):
+        if not entry:
+            return None
+        query = (
+            "INSERT INTO prisma_migrate_audit (database, entry) SELECT %s, %s::jsonb WHERE NOT EXISTS"
+            " (SELECT 1 FROM prisma_migrate_audit WHERE database = %s AND entry = %s::jsonb) RETURNING 1"
+        )
+        return self._one(query, (self.key, json.dumps(entry), self.key, json.dumps(entry))) is not None
+
+
+def finish(module, store, result):
+    """Log the run when asked (never in check mode), then exit with the result."""
+    if module.params["log_entry"] and (module.params["log_path"] or module.params["database_url"]):
+        result["logged"] = not module.check_mode and bool(store.log(module.params["log_entry"]))
     module.exit_json(**result)
 
 
-def take(module, path):
-    """Make the lock directory and write the record; when it exists, hand back what it holds."""
-    if module.check_mode:
-        free = not os.path.isdir(path)
-    else:
-        try:
-            os.mkdir(path, 0o755)
-            free = True
-        except FileExistsError:
-            free = False
-        except OSError as exc:
-            module.fail_json(msg="migration_lock_record: cannot make %s: %s. Run it with become." % (path, exc))
-    if not free:
-        module.exit_json(changed=False, taken=False, record=read_record(path))  # read after mkdir lost
-    record = renewed({}, module.params, datetime.now(timezone.utc))
+def run(module, store):
+    params = module.params
+    old = store.read()
+    if params["state"] == "absent":
+        ours = store.release(params["run_id"])
+        finish(module, store, dict(changed=ours, released=ours, record=old or {}))
+    if params["state"] == "taken":
+        record = renewed({}, params, datetime.now(timezone.utc))
+        if module.check_mode:
+            taken = old is None
+        else:
+            taken = store.take(record)
+        if not taken:
+            module.exit_json(changed=False, taken=False, record=store.read() or {})  # read after the take lost
+        module.exit_json(changed=True, taken=True, record=record)
+    if old is None:
+        module.fail_json(
+            msg="migration_lock_record: no lock is held at %s: it was not taken (take it first), or another"
+            " process removed it. Check for another migration run against this database." % store.where
+        )
+    record = renewed(old, params, datetime.now(timezone.utc))
     if not module.check_mode:
-        os.chmod(path, 0o755)  # noqa: S103 -- as mkdir -m 0755 did: anyone may read who holds the lock
-        write_record(path, record)
-    module.exit_json(changed=True, taken=True, record=record)
+        store.write(record)
+    finish(module, store, dict(changed=True, record=record))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            database_url=dict(type="str", no_log=True),
+            maintenance_db=dict(type="str", default="postgres"),
+            path=dict(type="path"),
             run_id=dict(type="str", required=True),
             state=dict(type="str", choices=["taken", "present", "absent"], default="present"),
             holder=dict(type="str"),
@@ -248,32 +358,31 @@ def main():
             log_entry=dict(type="dict", default={}),
         ),
         required_if=[("state", "present", ["holder"]), ("state", "taken", ["holder"])],
+        required_one_of=[("database_url", "path")],
+        mutually_exclusive=[("database_url", "path")],
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    old = read_record(path)
-
-    if module.params["state"] == "absent":
-        ours = os.path.isdir(path) and old.get("run_id") == module.params["run_id"]
-        if ours and not module.check_mode:
-            shutil.rmtree(path)
-        log(module, dict(changed=ours, released=ours, record=old))
-
-    if module.params["state"] == "taken":
-        take(module, path)
-
-    if not os.path.isdir(path):
-        module.fail_json(
-            msg="migration_lock_record: %s does not exist: the lock is not held (take it first), or another"
-            " process removed it. Check for another migration run against this database." % path
-        )
-    record = renewed(old, module.params, datetime.now(timezone.utc))
-    if not module.check_mode:
+    if module.params["database_url"]:
+        maintenance = module.params["maintenance_db"]
+        db = Database(module, module.params["database_url"], "migration_lock_record")
         try:
-            write_record(path, record)
-        except OSError as exc:
-            module.fail_json(msg="migration_lock_record: cannot write %s: %s. Run it with become." % (path, exc))
-    log(module, dict(changed=True, record=record))
+            run(module, DatabaseLock(module, db))
+        except (psycopg2.Error, LookupError) as exc:
+            fix = (
+                "Grant the login CREATE on the public schema of %s, or set migration_lock_maintenance_db." % maintenance
+                if getattr(exc, "pgcode", None) == "42501"
+                else "Check that this host reaches the server and that %s exists (migration_lock_maintenance_db)."
+                % maintenance
+            )
+            module.fail_json(
+                msg="migration_lock_record: cannot read or write the lock of %s in %s: %s. %s"
+                % (db.target, maintenance, db.said(exc), fix)
+            )
+    store = FileLock(module)
+    try:
+        run(module, store)
+    except OSError as exc:
+        module.fail_json(msg="migration_lock_record: cannot write %s: %s. Run it with become." % (store.where, exc))
 
 
 if __name__ == "__main__":

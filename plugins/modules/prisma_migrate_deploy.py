@@ -27,9 +27,10 @@ options:
     description:
       - The variables Prisma's CLI reads its URLs from (the datasource's C(url) and C(directUrl)). Each is set to
         O(database_url) in Prisma's environment, so Prisma works on that database whatever the C(.env) names.
+      - Not given, they are read where Prisma reads them (C(prisma.config.ts)'s datasource, else C(url) and
+        C(directUrl) in C(schema.prisma)), C(DATABASE_URL) when neither names one.
     type: list
     elements: str
-    default: [DATABASE_URL]
   prisma_command:
     description: How to call the Prisma CLI.
     type: list
@@ -114,6 +115,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_datasource import read_datasource, url_variables
 from ansible.module_utils.prisma_migrations import DATABASE_ERROR, database_error, deploy_outcome, migration_under_way
 
 
@@ -142,7 +144,7 @@ def main():
         argument_spec=dict(
             app_dir=dict(type="path", required=True),
             database_url=dict(type="str", required=True, no_log=True),
-            datasource_env=dict(type="list", elements="str", default=["DATABASE_URL"]),
+            datasource_env=dict(type="list", elements="str"),
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             environment=dict(type="dict", default={}),
             expected=dict(type="list", elements="str", default=[]),
@@ -165,7 +167,7 @@ def main():
         db.fail("read the migration history of", exc, "Check DATABASE_URL and that this host reaches it.", **result)
 
     env = {key: str(value) for key, value in p["environment"].items()}
-    env.update(dict.fromkeys(p["datasource_env"], p["database_url"]))
+    env.update(dict.fromkeys(p["datasource_env"] or url_variables(read_datasource(p["app_dir"])), p["database_url"]))
     started = time.monotonic()
     rc, out, err = module.run_command(p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env)
     result.update(seconds=round(time.monotonic() - started, 1), stdout=db.redact(out), stderr=db.redact(err))

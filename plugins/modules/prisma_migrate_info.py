@@ -33,9 +33,10 @@ options:
     description:
       - The variables Prisma's CLI reads its URLs from (the datasource's C(url) and C(directUrl)). Each is set to
         O(database_url) in Prisma's environment, so Prisma works on that database whatever the C(.env) names.
+      - Not given, they are read where Prisma reads them (C(prisma.config.ts)'s datasource, else C(url) and
+        C(directUrl) in C(schema.prisma)), C(DATABASE_URL) when neither names one.
     type: list
     elements: str
-    default: [DATABASE_URL]
   migrations_dir:
     description: The migrations folder, relative to O(app_dir) unless absolute.
     type: path
@@ -202,6 +203,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_datasource import read_datasource, url_variables
 from ansible.module_utils.prisma_migrations import parse_status
 
 PRESENCE = {
@@ -281,7 +283,7 @@ def main():
             app_dir=dict(type="path", required=True),
             database_url=dict(type="str", required=True, no_log=True),
             migrations_dir=dict(type="path", default="prisma/migrations"),
-            datasource_env=dict(type="list", elements="str", default=["DATABASE_URL"]),
+            datasource_env=dict(type="list", elements="str"),
             prisma_command=dict(type="list", elements="str", default=["npx", "prisma"]),
             objects=dict(type="dict", default={}),
             run_prisma=dict(type="bool", default=True),
@@ -326,10 +328,11 @@ def main():
         result["problems"].extend(hand_applied_problems(result["hand_applied"]))
 
     if module.params["run_prisma"]:
+        variables = module.params["datasource_env"] or url_variables(read_datasource(app_dir))
         rc, out, err = module.run_command(
             module.params["prisma_command"] + ["migrate", "status"],
             cwd=app_dir,
-            environ_update=dict.fromkeys(module.params["datasource_env"], url),
+            environ_update=dict.fromkeys(variables, url),
         )
         out, err = db.redact(out), db.redact(err)
         result["status"] = parse_status(rc, out, err)

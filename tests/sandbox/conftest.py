@@ -74,7 +74,7 @@ LANE = SANDBOX_INVENTORY.name  # "sandbox" or "sandbox-do": names what is kept a
 SSH_DIR = ROOT / ".sandbox" / "ssh"
 KNOWN_HOSTS = SSH_DIR / ("known_hosts" if LANE == "sandbox" else "known_hosts-" + LANE.split("-", 1)[1])
 BACKUPS = ROOT / "backups" / ("" if LANE == "sandbox" else LANE)
-# The databases group's droplet: where the tool backs up from, keeps its lock and its audit log.
+# The databases group's droplet: where the tool backs up from and keeps the backups.
 DB_SSH = HOSTS["sandbox-db"]["ansible_port"]
 # The database server: the same droplet (self-hosted), or a managed one without SSH (inventories/sandbox-do),
 # PostgreSQL's port published on 127.0.0.1 for the tests.
@@ -82,6 +82,8 @@ DB_SERVER = next(host for host, hostvars in HOSTS.items() if "sandbox_pg_port" i
 DB_PORT = HOSTS[DB_SERVER]["sandbox_pg_port"]
 MANAGED = HOSTS[DB_SERVER].get("sandbox_ssh") is False
 DATABASE = yaml.safe_load((SANDBOX_INVENTORY / "group_vars" / "sandbox" / "database.yml").read_text())
+# The server's own database, where the tool keeps the migration lock and the audit log.
+MAINTENANCE_DB = DATABASE.get("db_maintenance_db", "postgres")
 # The database as the tool names it, without its password (user@host:port/dbname).
 TARGET = "{db_user}@{db_host}:{db_port}/{db_name}".format(**DATABASE)
 # psql as the server's superuser, on its local socket (what only the sandbox, never the tool, can do).
@@ -157,6 +159,48 @@ def db(**params):
     return conn
 
 
+def _lock_query(query: str, args: tuple = ()) -> list[tuple]:
+    with db(dbname=MAINTENANCE_DB) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT to_regclass('prisma_migrate_lock') IS NOT NULL AND to_regclass('prisma_migrate_audit') IS NOT NULL"
+        )
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else []
+
+
+def lock_record() -> dict | None:
+    """The migration lock's record in the server's maintenance database; None when the lock is free."""
+    rows = _lock_query("SELECT record FROM prisma_migrate_lock WHERE database = 'backend'")
+    return rows[0][0] if rows else None
+
+
+def hold_lock(record: dict) -> None:
+    """Hold the lock as another run would (a person's run elsewhere, say)."""
+    assert lock_record() is None, "the lock is held already"
+    with db(dbname=MAINTENANCE_DB) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS prisma_migrate_lock (database text PRIMARY KEY, record jsonb NOT NULL,"
+            " taken_at timestamptz NOT NULL DEFAULT now());"
+            " CREATE TABLE IF NOT EXISTS prisma_migrate_audit (id bigserial PRIMARY KEY, database text NOT NULL,"
+            " at timestamptz NOT NULL DEFAULT now(), entry jsonb NOT NULL)"
+        )
+        cur.execute("INSERT INTO prisma_migrate_lock (database, record) VALUES ('backend', %s)", (json.dumps(record),))
+
+
+def break_lock() -> None:
+    """A person's call: the lock removed by hand."""
+    _lock_query("DELETE FROM prisma_migrate_lock WHERE database = 'backend'")
+
+
+def audit_lines() -> list[dict]:
+    """The audit log's entries for the app's database, oldest first."""
+    return [
+        row[0] for row in _lock_query("SELECT entry FROM prisma_migrate_audit WHERE database = 'backend' ORDER BY id")
+    ]
+
+
 def fingerprint() -> dict:
     with db() as conn, conn.cursor() as cur:
         out = {}
@@ -190,10 +234,8 @@ def production_state() -> dict:
         (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])
         for p in json.loads(ssh(SSH["sandbox-pm2"], "pm2 jlist").stdout)
     )
-    state["db host"] = ssh(
-        DB_SSH,
-        "ls -la /var/backups/prisma-migrate; cat /var/log/prisma-migrate/audit.log; ls -d /var/lock/prisma-migrate",
-    ).stdout
+    state["db host"] = ssh(DB_SSH, "ls -la /var/backups/prisma-migrate").stdout
+    state["lock"], state["audit log"] = lock_record(), audit_lines()
     return state
 
 

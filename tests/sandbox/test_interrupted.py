@@ -16,15 +16,14 @@ import pytest
 from conftest import ROOT, SANDBOX_INVENTORY, run
 
 from .conftest import (
-    DB_SSH,
     NO_REHEARSAL,
     SPENT,
     assert_no_write_lost,
     container,
     db,
     db_server,
+    lock_record,
     playbook,
-    ssh,
     writing,
 )
 from .test_rollback import MIGRATION_15, UNDONE, assert_release_1, branch, release_1  # noqa: F401 (fixture)
@@ -86,7 +85,7 @@ def test_a_run_killed_during_its_deploy_is_rolled_back_by_the_next_run(release_1
             os.killpg(migrate.pid, signal.SIGKILL)  # the controller dies, and with it every SSH session it held
             migrate.wait()
         # The killed run left its lock, its lease still running, and the database part-way.
-        assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0
+        assert lock_record() is not None
         deadline = time.time() + 30
         while migration_15_running() and time.time() < deadline:
             time.sleep(1)
@@ -140,6 +139,6 @@ def cut_ssh_then_recover(tmp_path) -> tuple[str, str]:
         finally:
             run(["podman", "exec", container("sandbox-pm2"), "systemctl", "start", "ssh"])
     text = " ".join(log.read_text().split())
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0, "the lock is kept"
+    assert lock_record() is not None, "the lock is kept"
     result = playbook("migrate.yml", "-e", "migration_lock_break=true", expect_rc=2)
     return " ".join(result.stdout.split()), text

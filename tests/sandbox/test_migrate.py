@@ -19,9 +19,13 @@ from .conftest import (
     SECRETS,
     TARGET,
     assert_no_write_lost,
+    audit_lines,
+    break_lock,
     db,
     fingerprint,
     get,
+    hold_lock,
+    lock_record,
     playbook,
     production_state,
     ssh,
@@ -114,7 +118,8 @@ def test_the_backup_is_verified_and_kept_on_both_ends_with_one_checksum(first_ru
 
 
 def test_the_lock_is_released_after_the_run(first_run):
-    assert ssh_db("test -e /var/lock/prisma-migrate").returncode == 1
+    assert lock_record() is None
+    assert audit_lines()[-1]["outcome"] == "succeeded"
 
 
 def test_no_secret_is_printed(first_run):
@@ -130,8 +135,7 @@ def test_a_second_run_changes_nothing_and_reports_up_to_date(first_run):
 
 def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_run):
     holder = {"holder": "alice@laptop", "since": "2025-12-04T10:00:00+00:00", "run_id": "other"}
-    assert ssh_db(f"sudo mkdir /var/lock/prisma-migrate && echo '{json.dumps(holder)}' | sudo tee "
-                  "/var/lock/prisma-migrate/holder.json >/dev/null").returncode == 0  # fmt: skip
+    hold_lock(holder)
     try:
         before = fingerprint()
         # Asking for release 1 again gives this run work to do, so it needs the lock.
@@ -141,9 +145,9 @@ def test_a_run_while_another_holds_the_lock_is_refused_naming_the_holder(first_r
         )
         assert fingerprint() == before
         assert get(HTTP["sandbox-pm2"], "/api/health")[1]["version"] == "2.0.0"
-        assert ssh_db("cat /var/lock/prisma-migrate/holder.json").stdout.strip() == json.dumps(holder)
+        assert lock_record() == holder
     finally:
-        ssh_db("sudo rm -rf /var/lock/prisma-migrate")
+        break_lock()
 
 
 def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):

@@ -27,9 +27,11 @@ from .conftest import (
     SUPERUSER_PSQL,
     as_postgres,
     assert_no_write_lost,
+    audit_lines,
     db,
     fingerprint,
     health,
+    lock_record,
     playbook,
     ssh,
     writing,
@@ -82,11 +84,6 @@ def release_1():
     return {"fingerprint": fingerprint(), "revisions": revisions}
 
 
-def audit_lines() -> list[dict]:
-    out = ssh(DB_SSH, "cat /var/log/prisma-migrate/audit.log 2>/dev/null").stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
 def assert_release_1(state: dict):
     assert fingerprint() == state["fingerprint"]
     with db() as conn, conn.cursor() as cur:
@@ -102,7 +99,7 @@ def assert_release_1(state: dict):
         assert ssh(port, "git -C /srv/backend rev-parse HEAD").stdout.strip() == state["revisions"][host], host
     for port in HTTP.values():
         assert health(port)["version"] == "1.0.0"
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0, "lock left behind"
+    assert lock_record() is None, "lock left behind"
 
 
 def run_failing(*args: str) -> str:
@@ -260,7 +257,7 @@ def test_a_window_whose_new_release_ran_on_a_dropped_column_is_left_as_it_is_wit
     # Its down SQL cannot bring the phone numbers back, the backup would discard what release 2 acknowledged,
     # and release 1 reads the column: nothing is put back, and a person decides.
     assert f"NOT rolled back: {DROP_PHONE} is not additive and the new release already ran" in out
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode == 0, "the lock is kept"
+    assert lock_record() is not None, "the lock is kept"
     assert audit_lines()[-1]["outcome"] == "failed, release kept"
     with db() as conn, conn.cursor() as cur:
         cur.execute(

@@ -5,7 +5,6 @@ The module's sandbox is migrated to release 2 once; the tests then run in file o
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 
@@ -19,10 +18,13 @@ from .conftest import (
     SSH,
     SUPERUSER_PSQL,
     as_postgres,
+    audit_lines,
+    break_lock,
     container,
     db,
     fingerprint,
     health,
+    lock_record,
     playbook,
     ssh,
 )
@@ -78,7 +80,7 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
     result = playbook("rollback.yml", "-e", f"rollback_migrations={LAST}", expect_rc=2)
     assert "would drop data written since (verification_requests: 1)" in out(result)
     assert relation("verification_requests") is not None and LAST in history()
-    assert ssh(DB_SSH, "test -e /var/lock/prisma-migrate").returncode != 0
+    assert lock_record() is None
 
 
 def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_new_schema(migrated):
@@ -107,9 +109,9 @@ def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_ne
     for port in SSH.values():
         assert ssh(port, "git -C /srv/backend describe --tags --always").stdout.strip() != "v1", "no old code"
     # The apps stay stopped (the restore was wanted), and the lock says why.
-    holder_record = ssh(DB_SSH, "cat /var/lock/prisma-migrate/holder.json").stdout
-    assert "rollback.yml failed after stopping the apps, which stay stopped" in holder_record, holder_record
-    ssh(DB_SSH, "sudo rm -rf /var/lock/prisma-migrate")  # the person's call, for the tests after this one
+    holder_record = lock_record()
+    assert "rollback.yml failed after stopping the apps, which stay stopped" in holder_record["reason"], holder_record
+    break_lock()  # the person's call, for the tests after this one
 
 
 def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migrated):
@@ -121,7 +123,7 @@ def test_restoring_the_first_backup_with_the_old_code_brings_back_release_1(migr
     assert all(relation(t) is None for t in NEW_TABLES)
     for port in HTTP.values():
         assert health(port)["version"] == "1.0.0"
-    lines = [json.loads(x) for x in ssh(DB_SSH, "cat /var/log/prisma-migrate/audit.log").stdout.splitlines()]
+    lines = audit_lines()
     assert lines[-1]["kind"] == "rollback" and lines[-1]["outcome"] == "rolled back"
     assert lines[-1]["backup"].endswith(backup)
 

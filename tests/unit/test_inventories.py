@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 
 import pytest
 from conftest import ROOT, run
@@ -45,14 +47,28 @@ def test_every_app_host_names_a_known_restart_strategy(env, prod, sandbox):
     assert {h: v["app_restart_strategy"] for h, v in hosts.items() if v["app_restart_strategy"] not in STRATEGIES} == {}
 
 
-def test_the_sandbox_gives_the_app_the_same_settings_as_production(prod, sandbox):
+@pytest.mark.parametrize("env", ["sandbox", "sandbox-do"])
+def test_the_sandbox_gives_the_app_the_settings_production_requires(prod, env):
     prod_vars = next(iter(app_hostvars(prod).values()))
-    sandbox_vars = next(iter(app_hostvars(sandbox).values()))
-    assert sorted(prod_vars["app_env"]) == sorted(sandbox_vars["app_env"])
-    # The app's own settings, not role variables (db_restore_*) that only production needs.
-    app_names = {k for k in prod_vars if k.startswith(("app_", "db_")) and not k.startswith("db_restore_")}
-    app_names -= {"app_restart_strategy"}
+    sandbox_vars = next(iter(app_hostvars(inventory(env)).values()))
+    # The .env's names: those preflight requires of production, each the sandbox's .env has (SPACES_* a pattern).
+    required = {re.compile(fnmatch.translate(name)) for name in prod_vars["preflight_required_env"]}
+    assert {r.pattern for r in required if not any(r.match(name) for name in sandbox_vars["app_env"])} == set()
+    app_names = {k for k in prod_vars if k.startswith("app_")} - {"app_restart_strategy"}
     assert app_names <= set(sandbox_vars)
+
+
+def test_every_variable_the_production_example_sets_is_read_by_a_play(prod):
+    code = "\n".join(
+        path.read_text()
+        for folder in ("roles", "playbooks", "plugins")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".yml", ".py", ".j2") and "/sandbox_" not in str(path)
+    )
+    hostvars = next(iter(app_hostvars(prod).values()))
+    names = {k for k in hostvars if not k.startswith(("ansible_", "inventory_", "group_names", "groups", "omit"))}
+    unread = {name for name in names if not re.search(rf"\b{name}\b", code)}
+    assert unread == set()
 
 
 def test_the_sandbox_covers_every_restart_strategy_it_can_run(sandbox):

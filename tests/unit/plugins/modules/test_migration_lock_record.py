@@ -48,7 +48,7 @@ def test_given_a_record_what_the_renewal_does_not_set_is_kept(tmp_path):
 
 def test_given_no_lock_directory_the_renewal_fails_and_creates_nothing(tmp_path):
     result = renew(tmp_path / "prisma-migrate")
-    assert result.get("failed") and "the lock is not held" in result["msg"]
+    assert result.get("failed") and "no lock is held at" in result["msg"]
     assert not (tmp_path / "prisma-migrate").exists()
 
 
@@ -131,3 +131,77 @@ def test_the_runs_end_releases_or_keeps_the_lock_and_logs_its_line_once_in_the_s
     result = run_module("migration_lock_record", held)
     assert result["logged"] is True and result["record"]["reason"] == "rollback failed"
     assert result["record"]["state"] == {"stage": "deploy"} and len(log.read_text().splitlines()) == 2
+
+
+# The database store: the lock a row of prisma_migrate_lock in the server's maintenance database, keyed by
+# the database migrated (here the fixture's database is the maintenance database; "app" and "other" are keys).
+def db_lock(database, key="app", **extra):
+    url, conn = database
+    server, maintenance = url.rsplit("/", 1)
+    args = {"database_url": f"{server}/{key}", "maintenance_db": maintenance, "run_id": "run1", "holder": "me@ci"}
+    return run_module("migration_lock_record", {**args, **extra})
+
+
+def test_in_the_database_of_two_runs_one_takes_the_lock_and_the_other_reads_who_holds_it(database):
+    first = db_lock(database, state="taken")
+    assert first["taken"] and first["changed"] and first["record"]["run_id"] == "run1"
+    second = db_lock(database, state="taken", run_id="run2", holder="other@laptop")
+    assert second["taken"] is False and second["changed"] is False and second["record"] == first["record"]
+    # Another database on the same server has a lock of its own.
+    assert db_lock(database, key="other", state="taken", run_id="run3")["taken"]
+    _, conn = database
+    with conn.cursor() as cur:
+        cur.execute("SELECT database, record->>'run_id' FROM prisma_migrate_lock ORDER BY database")
+        assert cur.fetchall() == [("app", "run1"), ("other", "run3")]
+
+
+def test_in_the_database_the_lease_is_renewed_and_only_its_run_releases_it_logging_once(database):
+    db_lock(database, state="taken")
+    undo = {"stage": "deploy", "backup": "/var/backups/b.dump"}
+    renewed = db_lock(database, record_state=undo, lease_minutes=5)["record"]
+    assert renewed["state"] == undo and renewed["run_id"] == "run1"
+    assert db_lock(database, record_state={})["record"]["state"] == undo  # kept when not given
+    entry = {"run_id": "run1", "outcome": "succeeded", "migrations": ["a"]}
+    other = db_lock(database, state="absent", run_id="run2", log_entry=dict(entry, run_id="run2"))
+    assert other["released"] is False and other["record"]["run_id"] == "run1"
+    done = db_lock(database, state="absent", log_entry=entry)
+    assert done["released"] and done["changed"] and done["logged"]
+    assert db_lock(database, state="absent", log_entry=entry)["logged"] is False  # the same entry is not written twice
+    _, conn = database
+    with conn.cursor() as cur:
+        # The documented query (roles/migration_lock/defaults/main.yml).
+        cur.execute("SELECT at, entry FROM prisma_migrate_audit WHERE database = 'app' ORDER BY id DESC LIMIT 20")
+        assert [row[1] for row in cur.fetchall()] == [entry, dict(entry, run_id="run2")]
+        cur.execute("SELECT count(*) FROM prisma_migrate_lock")
+        assert cur.fetchone() == (0,)
+    renewal = db_lock(database)
+    assert renewal["failed"] and "no lock is held at" in renewal["msg"] and "prisma_migrate_lock" in renewal["msg"]
+
+
+def test_in_check_mode_the_database_store_makes_no_table(database):
+    url, conn = database
+    server, maintenance = url.rsplit("/", 1)
+    args = {"database_url": f"{server}/app", "maintenance_db": maintenance, "run_id": "r", "holder": "me@ci"}
+    result = run_module("migration_lock_record", dict(args, state="taken"), check=True)
+    assert result["taken"] and result["changed"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('prisma_migrate_lock')")
+        assert cur.fetchone() == (None,)
+
+
+def test_a_login_that_may_not_make_the_tables_is_told_which_grant_it_needs(database, pg_server):
+    url, conn = database
+    with conn.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS lockless; CREATE ROLE lockless LOGIN PASSWORD 'pw-secret'")
+    try:
+        server, maintenance = url.rsplit("/", 1)
+        host = server.rsplit("@", 1)[1]
+        args = {"database_url": f"postgresql://lockless:pw-secret@{host}/app", "maintenance_db": maintenance,
+                "run_id": "r", "holder": "me@ci", "state": "taken"}  # fmt: skip
+        result = run_module("migration_lock_record", args)
+        assert result["failed"] and "permission denied" in result["msg"]
+        assert f"Grant the login CREATE on the public schema of {maintenance}" in result["msg"]
+        assert "pw-secret" not in json.dumps(result)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP OWNED BY lockless; DROP ROLE lockless")

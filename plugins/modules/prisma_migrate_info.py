@@ -95,6 +95,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+datasource_env:
+  description: The variables Prisma reads its URLs from, as given in O(datasource_env) or found in the app's files.
+  returned: success
+  type: list
+  elements: str
+  sample: [DIRECT_URL, DATABASE_URL]
 status:
   description: What C(prisma migrate status) said, as one word.
   returned: when O(run_prisma=true)
@@ -314,6 +320,7 @@ def main():
         )
 
     result["pending_sql"] = read_sql(migrations_dir, result["pending"])
+    result["datasource_env"] = module.params["datasource_env"] or url_variables(read_datasource(app_dir))
     result["hand_applied"] = {}
     lookup = result["pending"]
     if module.params["pending"] is not None:
@@ -328,11 +335,10 @@ def main():
         result["problems"].extend(hand_applied_problems(result["hand_applied"]))
 
     if module.params["run_prisma"]:
-        variables = module.params["datasource_env"] or url_variables(read_datasource(app_dir))
         rc, out, err = module.run_command(
             module.params["prisma_command"] + ["migrate", "status"],
             cwd=app_dir,
-            environ_update=dict.fromkeys(variables, url),
+            environ_update=dict.fromkeys(result["datasource_env"], url),
         )
         out, err = db.redact(out), db.redact(err)
         result["status"] = parse_status(rc, out, err)

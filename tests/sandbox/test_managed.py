@@ -127,6 +127,6 @@ def test_rollback_yml_swaps_a_backup_in_behind_the_pools_server_connections():
         sessions = pool_sessions(cur)
         # No server connection of the pool was left on the database renamed away (writes would go there).
         assert {name for name in sessions if name != "backend"} == set(), sessions
-        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend\\_before\\_restore\\_%'")
+        cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'backend\\_before\\_rollback\\_%'")
         assert len(cur.fetchall()) == 1
     assert audit_lines()[-1]["outcome"] == "rolled back"

@@ -228,8 +228,9 @@ class FileLock:
                 os.unlink(tmp)
             raise
 
-    def release(self, run_id):
-        ours = (self.read() or {}).get("run_id") == run_id
+    def release(self, run_id, record):
+        """Remove the lock when its record (as just read) names run_id."""
+        ours = (record or {}).get("run_id") == run_id
         if ours and not self.module.check_mode:
             shutil.rmtree(self.path)
         return ours
@@ -291,9 +292,10 @@ class DatabaseLock:
                      (json.dumps(record), self.key)) is None:  # fmt: skip
             raise LookupError("the lock's row is gone")
 
-    def release(self, run_id):
+    def release(self, run_id, record):
+        """Delete the lock's row when it names run_id (checked in the DELETE itself, not on the record read)."""
         if self.module.check_mode:
-            return (self.read() or {}).get("run_id") == run_id
+            return (record or {}).get("run_id") == run_id
         query = "DELETE FROM prisma_migrate_lock WHERE database = %s AND record->>'run_id' = %s RETURNING 1"
         return self._one(query, (self.key, run_id)) is not None
 
@@ -318,7 +320,7 @@ def run(module, store):
     params = module.params
     old = store.read()
     if params["state"] == "absent":
-        ours = store.release(params["run_id"])
+        ours = store.release(params["run_id"], old)
         finish(module, store, dict(changed=ours, released=ours, record=old or {}))
     if params["state"] == "taken":
         record = renewed({}, params, datetime.now(timezone.utc))

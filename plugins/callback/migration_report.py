@@ -67,6 +67,7 @@ FACTS = (
     "backup_result",
     "code_update_result",
     "migrate_deploy_applied",
+    "migrate_deploy_lock_waits",
     "preflight_db_target",
     "app_restart_result",
     "migrate_run",
@@ -199,6 +200,7 @@ class CallbackModule(CallbackBase):
             "timeline": rows,
             "database": next(iter(self.facts.get("preflight_db_target", {}).values()), None),
             "migrations_applied": next(iter(self.facts.get("migrate_deploy_applied", {}).values()), []),
+            "lock_waits": next(iter(self.facts.get("migrate_deploy_lock_waits", {}).values()), []),
             "backup": next(iter(self.facts.get("backup_result", {}).values()), None),
             "code": self.facts.get("code_update_result", {}),
             "restarts": self.facts.get("app_restart_result", {}),
@@ -246,6 +248,16 @@ class CallbackModule(CallbackBase):
             lines.append(
                 "- Rehearsal: deploy took %ss on a copy (forecast for production); copy restored in %ss"
                 % (report["rehearsal"].get("deploy_seconds"), report["rehearsal"].get("restore_seconds"))
+            )
+            held = (report["rehearsal"].get("longest_exclusive") or [None])[0]
+            lines.append(
+                "- Longest ACCESS EXCLUSIVE hold on the copy (forecast): %s"
+                % ("%s ms, %s on %s" % (held["held_ms"], held["migration"], held["table"]) if held else "none seen")
+            )
+        for wait in report.get("lock_waits") or []:
+            lines.append(
+                "- Lock timeout: %s gave up waiting for its lock (attempt %s), tried again %ss later"
+                % (wait["migration"], wait["attempt"], wait["delay"])
             )
         applied = report["migrations_applied"]
         lines.append("- Migrations applied: %d%s" % (len(applied), "".join("\n  - %s" % m for m in applied)))

@@ -139,6 +139,8 @@ def migration_undo_plan(names, sources, failed=()):
                 "statements": statements,
                 "dropped": migration_dropped_data("\n".join(statements)),
                 "failed": is_failed,
+                # What a failed one creates: the module drops only those that exist (and locks nothing else).
+                "objects": objects if is_failed else None,
                 "source": origin,
             }
         )

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
+from pg_lock_trace import longest  # noqa: E402
 
 
 def _size(value):
@@ -27,6 +32,8 @@ def plan_fingerprint(plan):
         "rehearsal": bool(plan.get("rehearsal")),
         "maintenance_window": bool(plan.get("maintenance_window")),
     }
+    if plan.get("lock_hold_allow"):  # an allowance a person approves, like `allow`
+        stable["lock_hold_allow"] = sorted(plan["lock_hold_allow"])
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -40,6 +47,8 @@ def plan_lines(plan):
     lines.append("Migrations pending: %d%s" % (len(pending), "" if pending else " (the schema is up to date)."))
     for migration in pending:
         flags = "additive" if migration.get("additive") else "NOT additive"
+        if migration.get("one_transaction") is False:
+            flags += ", transaction control of its own: not retried after a lock timeout"
         if migration.get("allowed"):
             flags += ", allowed by name"
         lines.append("  %s (%s)" % (migration["name"], flags))
@@ -73,8 +82,26 @@ def plan_lines(plan):
             " again on the new release; a deploy failing with one that is not additive applied or failed"
             " restores that backup."
         )
+    budget = plan.get("lock_budget")
+    if budget and pending:
+        lines.append(
+            "Lock budget: each statement waits at most %s ms for its lock (lock_timeout), then its migration is"
+            " tried again, up to %s time(s), and the run rolls back; a statement runs at most %s."
+            % (
+                budget["lock_timeout_ms"],
+                budget["retries"],
+                "%s ms" % budget["statement_timeout_ms"] if int(budget["statement_timeout_ms"]) else "without limit",
+            )
+        )
     if plan.get("rehearsal"):
         lines.append("Rehearsal: the fresh backup restored into a scratch database, migrated and asserted there first.")
+        if budget:
+            allowed = plan.get("lock_hold_allow") or []
+            lines.append(
+                "  Its locks traced: a migration holding ACCESS EXCLUSIVE on a table longer than %s ms there stops"
+                " the run%s."
+                % (budget["hold_budget_ms"], " (allowed by name: %s)" % ", ".join(allowed) if allowed else "")
+            )
     lines.append("Restarts, %d host(s) at a time:" % plan.get("batch_size", 1))
     for number, batch in enumerate(plan.get("batches", []), 1):
         lines.append("  batch %d: %s" % (number, ", ".join("%s (%s)" % (h["host"], h["action"]) for h in batch)))
@@ -187,6 +214,29 @@ def plan_approval_msg(given, fingerprint):
     )
 
 
+def plan_lock_holds(locks):
+    """Each migration's longest ACCESS EXCLUSIVE hold traced on the rehearsal, longest first."""
+    return longest((locks or {}).get("holds", []))
+
+
+def plan_lock_holds_over(locks, budget_ms, allow=()):
+    """The migrations whose ACCESS EXCLUSIVE hold on the rehearsal exceeded the budget, those allowed aside."""
+    return [h for h in plan_lock_holds(locks) if h["held_ms"] > int(budget_ms) and h["migration"] not in allow]
+
+
+def plan_lock_hold_msg(over, budget_ms):
+    """Why the run stops after the rehearsal: the holds over the budget, each named, and the ways on."""
+    held = "; ".join(
+        "%s held ACCESS EXCLUSIVE on %s for %d ms" % (h["migration"], h["table"], h["held_ms"]) for h in over
+    )
+    return (
+        "rehearsal on a copy of production: %s (budget %s ms). On production, every query on that table would wait"
+        " that long. Production was not touched. Split the migration (the slow statement in a migration of its own,"
+        " or an index built CONCURRENTLY), or, once a person has accepted the wait, allow it by name:"
+        " rehearsal_lock_hold_allow: %s." % (held, budget_ms, json.dumps([h["migration"] for h in over]))
+    )
+
+
 def _truncate(text, length):
     """As Jinja's truncate(length): cut at a word, end with '...', unless within 5 characters of length."""
     text = text or ""
@@ -208,4 +258,7 @@ class FilterModule:
             "plan_restarts": plan_restarts,
             "plan_blocking_msg": plan_blocking_msg,
             "plan_approval_msg": plan_approval_msg,
+            "plan_lock_holds": plan_lock_holds,
+            "plan_lock_holds_over": plan_lock_holds_over,
+            "plan_lock_hold_msg": plan_lock_hold_msg,
         }

@@ -62,6 +62,21 @@ def line_of(text, offset):
     return text.count("\n", 0, offset) + 1
 
 
+# Statements that end or begin a transaction, or cannot run inside one: a migration with one is not one
+# transaction, and a failure part-way leaves part of it applied.
+NOT_IN_TRANSACTION = ("TransactionStmt", "VacuumStmt", "ReindexStmt", "CreatedbStmt", "DropdbStmt", "AlterSystemStmt")
+
+
+def one_transaction(raws):
+    """Whether a migration's statements run as one transaction when sent as one query, as Prisma sends them:
+    then a statement that fails (a lock timeout) undoes the whole migration."""
+    for raw in raws:
+        kind = type(raw.stmt).__name__
+        if kind in NOT_IN_TRANSACTION or getattr(raw.stmt, "concurrent", False):
+            return False
+    return True
+
+
 def statement_start(text, offset):
     """Where a statement's own text begins: after the blank lines and comments (Prisma's "-- CreateTable") before it."""
     while True:
@@ -280,6 +295,7 @@ class Migration:
         self.path = path
         self.statements = []
         self.findings = []
+        self.one_transaction = False  # known once it parses
 
     def finding(self, stmt, rule, level, message, source="pglast"):
         entry = {
@@ -385,6 +401,7 @@ class Linter:
             return migration
         # A migration's objects are the net effect of its statements in order: dropped, then created again
         # further on, is replaced (a lock concern), not lost.
+        migration.one_transaction = one_transaction(raws)
         later = [created_keys(raw.stmt) for raw in raws]
         drops = [dropped_tables(raw.stmt) for raw in raws]
         unique = [
@@ -870,6 +887,7 @@ def lint_migrations(
                 "file": migration.path,
                 "sha256": hashlib.sha256((migration.sql or "").encode("utf-8")).hexdigest(),
                 "allowed": migration.name in allowed,
+                "one_transaction": migration.one_transaction,
                 "additive": all(s["additive"] for s in migration.statements)
                 and not any(f["rule"] == "parse-error" for f in migration.findings),
                 "statements": [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -399,3 +400,49 @@ def database_error(text):
     if errors:
         return errors[-1]
     return lines[-1] if lines else "Prisma printed nothing"
+
+
+def with_session_settings(url, settings):
+    """The URL with `-c name=value` for each setting added to its `options` startup parameter.
+
+    PostgreSQL applies a connection's startup options before the session's first statement, whatever the
+    client: libpq, Prisma's native engine (quaint hands `options` to tokio-postgres, Prisma 3.8 and later) and
+    node-postgres (Prisma's driver adapters) all send it. Options the URL has already are kept, ours after
+    them (the later `-c` wins). Spaces are written %20: libpq does not read `+` as a space.
+
+    >>> with_session_settings("postgresql://u@h/db?sslmode=require", {"lock_timeout": "2000ms"})
+    'postgresql://u@h/db?sslmode=require&options=-c%20lock_timeout%3D2000ms'
+    """
+    if not settings:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = [value for key, value in query if key == "options"]
+    ours = " ".join("-c %s=%s" % (name, value) for name, value in settings.items())
+    query = [(key, value) for key, value in query if key != "options"]
+    query.append(("options", " ".join(given + [ours])))
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+
+
+# What PostgreSQL says when lock_timeout ends a statement's wait (SQLSTATE lock_not_available).
+LOCK_TIMEOUT = re.compile(r"\b55P03\b|canceling statement due to lock timeout", re.I)
+
+
+def lock_timed_out(text):
+    """Whether a deploy's output, or a migration's log, says a statement gave up waiting for its lock."""
+    return bool(LOCK_TIMEOUT.search(text or ""))
+
+
+def jitter():
+    """A factor in [0.5, 1.5) for a retry's wait, so that runs which met the same lock do not come back at once."""
+    return random.uniform(0.5, 1.5)  # noqa: S311 - spreading retries, not a secret
+
+
+def retry_delay(attempt, base, cap, jitter):
+    """Seconds to wait before lock attempt `attempt` + 1: doubling from `base`, at most `cap`, times `jitter`
+    (a number in [0.5, 1.5): runs that met the same lock do not all come back at once).
+
+    >>> [retry_delay(n, 1.0, 8.0, 1.0) for n in (1, 2, 3, 4, 5)]
+    [1.0, 2.0, 4.0, 8.0, 8.0]
+    """
+    return round(min(cap, base * 2 ** (attempt - 1)) * jitter, 2)

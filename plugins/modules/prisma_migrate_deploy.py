@@ -52,6 +52,50 @@ options:
         last one Prisma printed as applying, and the outcome is unknown.
     type: int
     default: 30
+  lock_timeout_ms:
+    description:
+      - How long each migration statement may wait for a lock (PostgreSQL's C(lock_timeout)), in milliseconds;
+        0 waits for ever. An C(ALTER TABLE) waiting for its lock makes every later query on that table wait behind
+        it, and this bounds that wait.
+      - Set as a startup option of Prisma's own connection (the URL's C(options=-c lock_timeout=...)), which
+        PostgreSQL applies before the session's first statement, whichever engine Prisma runs (native or a driver
+        adapter). Nothing changes on the role or the database, and no other session is affected.
+    type: int
+    default: 0
+  statement_timeout_ms:
+    description:
+      - How long any one statement of the deploy may run (PostgreSQL's C(statement_timeout)), in milliseconds; 0 for
+        no limit. Set as O(lock_timeout_ms) is.
+    type: int
+    default: 0
+  lock_retries:
+    description:
+      - How many times to run the deploy again when a migration in O(lock_retry_migrations) gave up waiting for a
+        lock (SQLSTATE 55P03). Its failed row is marked rolled back first (what C(prisma migrate resolve
+        --rolled-back) writes), then the deploy resumes at that migration.
+    type: int
+    default: 0
+  lock_retry_delay:
+    description:
+      - Seconds before the first retry; each later one waits twice as long, at most 30 s, times a random factor in
+        [0.5, 1.5).
+    type: float
+    default: 1.0
+  lock_retry_migrations:
+    description:
+      - The migrations a lock timeout leaves unchanged, which alone are retried. Prisma sends a migration as one
+        query, which PostgreSQL runs as one transaction, undone whole by the timeout, unless the migration has
+        transaction control of its own (C(BEGIN), C(COMMIT)). The C(migrate_deploy) role passes the plan's list
+        (the lint reads each migration with PostgreSQL's parser).
+    type: list
+    elements: str
+    default: []
+  trace_locks:
+    description:
+      - Sample the table locks the deploy takes from a second connection while it runs (every 20 ms), and return
+        them in RV(locks). For the rehearsal's copy, where every other session is the deploy's own.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -108,6 +152,20 @@ stderr:
   description: Prisma's errors, the database URL redacted.
   returned: always
   type: str
+lock_waits:
+  description:
+    - Each time a migration gave up waiting for a lock and was retried, with C(migration), C(attempt) and C(delay)
+      (seconds waited before the next attempt).
+  returned: always
+  type: list
+  elements: dict
+locks:
+  description:
+    - With O(trace_locks), the table locks seen, longest first, in C(holds) (C(migration), C(table), C(mode),
+      C(held_ms)), with C(resolution_ms) (a hold is known to within one sample) and C(error) (why the trace
+      stopped, or null).
+  returned: when O(trace_locks)
+  type: dict
 """
 
 import os
@@ -115,8 +173,18 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.pg_lock_trace import LockTrace
 from ansible.module_utils.prisma_datasource import read_datasource, url_variables
-from ansible.module_utils.prisma_migrations import DATABASE_ERROR, database_error, deploy_outcome, migration_under_way
+from ansible.module_utils.prisma_migrations import (
+    DATABASE_ERROR,
+    database_error,
+    deploy_outcome,
+    jitter,
+    lock_timed_out,
+    migration_under_way,
+    retry_delay,
+    with_session_settings,
+)
 
 
 def read_history_after(module, db, text, result):
@@ -139,6 +207,27 @@ def read_history_after(module, db, text, result):
             )
 
 
+def mark_rolled_back(module, db, name, result):
+    """The failed row of `name` marked rolled back, so that the next deploy applies it again."""
+    from psycopg2 import sql
+
+    try:
+        conn = db.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL(
+                        "UPDATE {} SET rolled_back_at = now()"
+                        " WHERE migration_name = %s AND finished_at IS NULL AND rolled_back_at IS NULL"
+                    ).format(sql.Identifier(db.schema, "_prisma_migrations")),
+                    (name,),
+                )
+        finally:
+            conn.close()
+    except psycopg2.Error as exc:
+        db.fail("mark migration %s rolled back, to retry it after its lock timeout, in" % name, exc, "", **result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -149,13 +238,27 @@ def main():
             environment=dict(type="dict", default={}),
             expected=dict(type="list", elements="str", default=[]),
             history_wait=dict(type="int", default=30),
+            lock_timeout_ms=dict(type="int", default=0),
+            statement_timeout_ms=dict(type="int", default=0),
+            lock_retries=dict(type="int", default=0),
+            lock_retry_delay=dict(type="float", default=1.0),
+            lock_retry_migrations=dict(type="list", elements="str", default=[]),
+            trace_locks=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     p = module.params
     db = Database(module, p["database_url"], "prisma_migrate_deploy")
     result = dict(
-        changed=False, applied=[], failed_migrations=[], outcome_known=True, error="", seconds=0.0, stdout="", stderr=""
+        changed=False,
+        applied=[],
+        failed_migrations=[],
+        outcome_known=True,
+        error="",
+        seconds=0.0,
+        stdout="",
+        stderr="",
+        lock_waits=[],
     )
     try:
         before = db.read_history() or []
@@ -166,21 +269,58 @@ def main():
     except psycopg2.Error as exc:
         db.fail("read the migration history of", exc, "Check DATABASE_URL and that this host reaches it.", **result)
 
+    settings = {}
+    if p["lock_timeout_ms"]:
+        settings["lock_timeout"] = "%dms" % p["lock_timeout_ms"]
+    if p["statement_timeout_ms"]:
+        settings["statement_timeout"] = "%dms" % p["statement_timeout_ms"]
+    prisma_url = with_session_settings(p["database_url"], settings)
     env = {key: str(value) for key, value in p["environment"].items()}
-    env.update(dict.fromkeys(p["datasource_env"] or url_variables(read_datasource(p["app_dir"])), p["database_url"]))
+    env.update(dict.fromkeys(p["datasource_env"] or url_variables(read_datasource(p["app_dir"])), prisma_url))
+    history = '"%s"._prisma_migrations' % db.schema.replace('"', '""')
+    trace = LockTrace(db.connect, history).start() if p["trace_locks"] else None
     started = time.monotonic()
-    rc, out, err = module.run_command(p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env)
+    outputs, errors, result["lock_waits"] = [], [], []
+    while True:
+        rc, out, err = module.run_command(
+            p["prisma_command"] + ["migrate", "deploy"], cwd=p["app_dir"], environ_update=env
+        )
+        outputs.append(out)
+        errors.append(err)
+        if rc == 0:
+            break
+        result["outcome_known"] = False
+        after = read_history_after(module, db, out + "\n" + err, result)
+        failed = deploy_outcome(before, after)["failed_migrations"]
+        attempt = len(result["lock_waits"]) + 1
+        if not (
+            attempt <= p["lock_retries"]
+            and len(failed) == 1
+            and failed[0]["name"] in p["lock_retry_migrations"]
+            and lock_timed_out(out + "\n" + err + "\n" + failed[0]["logs"])
+        ):
+            break
+        # The timeout undid the migration's transaction: nothing of it is left. Prisma's resolve --rolled-back.
+        mark_rolled_back(module, db, failed[0]["name"], result)
+        delay = retry_delay(attempt, p["lock_retry_delay"], 30.0, jitter())
+        result["lock_waits"].append(dict(migration=failed[0]["name"], attempt=attempt, delay=delay))
+        time.sleep(delay)
+    if trace:
+        result["locks"] = trace.stop()
+        result["locks"]["error"] = result["locks"]["error"] and db.redact(result["locks"]["error"])
+    last = out + "\n" + err  # the last attempt's: what the run's outcome is
+    out, err = "\n".join(outputs), "\n".join(errors)
     result.update(seconds=round(time.monotonic() - started, 1), stdout=db.redact(out), stderr=db.redact(err))
 
     result["outcome_known"] = False
-    after = read_history_after(module, db, out + "\n" + err, result)
+    after = read_history_after(module, db, last, result)
     result["outcome_known"] = True
     result.update(deploy_outcome(before, after))
     result["changed"] = bool(result["applied"] or result["failed_migrations"])
 
     if rc != 0:
         failed = result["failed_migrations"][0] if result["failed_migrations"] else None
-        text = out + "\n" + err
+        text = last
         # No failed row (the database went away before Prisma wrote one): the migration it printed last.
         name = failed["name"] if failed else migration_under_way(text) or "(none started)"
         # Prisma's output quotes the database when it can; else the log it wrote in the migration's row may.
@@ -188,12 +328,21 @@ def main():
             text = failed["logs"]
         error = database_error(text)
         result["error"] = db.redact(error)
+        waited = ""
+        if lock_timed_out(text):
+            waited = (
+                ". It waited %d ms for a lock (lock_timeout) %d time(s): a transaction on its table held it (see"
+                " pg_stat_activity's xact_start for that table's sessions). Production's queries waited no longer"
+                " than that behind it. Deploy when that transaction has ended, or allow more retries"
+                % (p["lock_timeout_ms"], len(result["lock_waits"]) + 1)
+            )
         module.fail_json(
-            msg="migrate deploy failed on migration %s: %s%s"
+            msg="migrate deploy failed on migration %s: %s%s%s"
             % (
                 name,
                 result["error"],
                 " (applied before it: %d)" % len(result["applied"]) if result["applied"] else "",
+                waited,
             ),
             **result,
         )

@@ -48,6 +48,12 @@ options:
         default: []
       failed:
         description: The migration failed part-way (Prisma's P3009) rather than succeeded.
+      objects:
+        description:
+          - For a migration that I(failed), what it creates (C(kind) table, column, index, constraint or type, with
+            C(table) and C(name)). Given, only the drops of those that exist are run, so a migration that failed
+            before it made anything is undone without a lock on its tables (an C(ALTER TABLE IF EXISTS ... DROP
+            COLUMN IF EXISTS) takes ACCESS EXCLUSIVE even when the column is not there).
         type: bool
         default: false
       source:
@@ -64,6 +70,13 @@ options:
         undo fails, changing nothing, rather than queueing the app's queries behind it.
     type: str
     default: 5s
+  lock_retries:
+    description:
+      - How many times to try the undo again when a lock was not had within O(lock_timeout) (SQLSTATE 55P03); the
+        transaction changed nothing, and the app's queries go on meanwhile. Each retry waits twice as long as the
+        one before (1 s first, jittered).
+    type: int
+    default: 5
 attributes:
   check_mode:
     support: full
@@ -109,8 +122,12 @@ statements:
   elements: str
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.migration_sql import down_statements
 from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.prisma_migrations import jitter, retry_delay
 
 if psycopg2 is not None:
     from psycopg2 import sql
@@ -161,6 +178,35 @@ def count_data(cur, schema, dropped, tables):
     return data
 
 
+EXISTS = {
+    "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
+    "index": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(name)s)) IS NOT NULL",
+    "column": "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = %(schema)s AND table_name = %(table)s AND column_name = %(name)s)",
+    "constraint": "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+    " WHERE t.oid = to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) AND c.conname = %(name)s)",
+    "type": "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace(%(schema)s)"
+    " AND typname = %(name)s)",
+}
+
+
+KEEPS = ("table", "column")  # what holds data
+
+
+def existing_drops(cur, schema, objects):
+    """The drops of those of a failed migration's objects that exist, and the tables and columns among them
+    (whose data is counted first): none when nothing of it is left, and then nothing of it is locked."""
+    present = []
+    for obj in objects:
+        if obj.get("replaced"):
+            continue  # it existed before the migration, which dropped and made it again
+        cur.execute(EXISTS[obj["kind"]], dict(obj, schema=schema))
+        if cur.fetchone()[0]:
+            present.append(obj)
+    dropped = [{"kind": o["kind"], "table": o["table"], "name": o.get("name")} for o in present if o["kind"] in KEEPS]
+    return down_statements(present, if_exists=True), dropped
+
+
 def check(module, latest, migrations, target):
     """Refuse what cannot be undone as asked: not applied, not failed as said, not newest first, or a gap."""
     for m in migrations:
@@ -205,11 +251,13 @@ def main():
                     statements=dict(type="list", elements="str", required=True),
                     dropped=dict(type="list", elements="dict", default=[]),
                     failed=dict(type="bool", default=False),
+                    objects=dict(type="list", elements="dict"),
                     source=dict(type="str"),
                 ),
             ),
             allow_data_loss=dict(type="bool", default=False),
             lock_timeout=dict(type="str", default="5s"),
+            lock_retries=dict(type="int", default=5),
         ),
         supports_check_mode=True,
     )
@@ -222,6 +270,16 @@ def main():
     if not migrations:
         module.exit_json(**result)
     history = sql.Identifier(db.schema, "_prisma_migrations")
+    attempt = 0
+    while not undo(module, db, p, migrations, history, names, result, last=attempt >= p["lock_retries"]):
+        attempt += 1
+        time.sleep(retry_delay(attempt, 1.0, 30.0, jitter()))
+    module.exit_json(**result)
+
+
+def undo(module, db, p, migrations, history, names, result, last):
+    """The undo in one transaction: True when done, False when a lock was not had in time (nothing changed)
+    and another try is left."""
     try:
         conn = db.connect()
     except psycopg2.Error as exc:
@@ -234,12 +292,16 @@ def main():
                 r[1]: {"id": r[0], "finished": r[2], "rolled_back": r[3], "started_at": r[4]} for r in cur.fetchall()
             }
             check(module, latest, migrations, db.target)
+            # Every lock within lock_timeout, so the undo never queues production's queries behind it for long.
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (p["lock_timeout"],))
+            for m in migrations:
+                if m["failed"] and m["objects"] is not None:
+                    m["statements"], m["dropped"] = existing_drops(cur, db.schema, m["objects"])
+            result["statements"] = [s for m in migrations for s in m["statements"]]
             dropped = [d for m in migrations for d in m["dropped"]]
             tables = existing_tables(cur, db.schema, dropped)
             if tables:
-                # Locked before counting, so no write lands between the count and the drop; within lock_timeout,
-                # so the undo never queues production's queries behind it for long.
-                cur.execute("SELECT set_config('lock_timeout', %s, true)", (p["lock_timeout"],))
+                # Locked before counting, so no write lands between the count and the drop.
                 cur.execute(
                     sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
                         sql.SQL(", ").join(sql.Identifier(db.schema, t) for t in tables)
@@ -262,7 +324,7 @@ def main():
             if module.check_mode:
                 conn.rollback()
                 result["changed"] = True
-                module.exit_json(**result)
+                return True
             for m in migrations:
                 for statement in m["statements"]:
                     cur.execute(statement)
@@ -278,10 +340,12 @@ def main():
     except psycopg2.Error as exc:
         conn.rollback()
         result["undone"] = []
+        if exc.pgcode == "55P03" and not last:
+            return False
         db.fail("undo %s in" % names, exc, "Nothing was changed (one transaction).", **result)
     finally:
         conn.close()
-    module.exit_json(**result)
+    return True
 
 
 if __name__ == "__main__":

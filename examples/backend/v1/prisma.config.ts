@@ -34,12 +34,13 @@ global.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: un
 // Migrations use the schema's directUrl (DIRECT_URL), as the native engine does, else DATABASE_URL.
 // Host, port, user, database and TLS (sslmode, sslrootcert) are read by pg's own parser and passed
 // separately: with a connectionString the adapter would use the main database as its shadow database.
-// A short idle timeout keeps the pool from holding every command open for 10 s at exit.
+// The URL's `options` (startup options such as `-c lock_timeout=2000ms`) are sent as the native engine
+// sends them. A short idle timeout keeps the pool from holding every command open for 10 s at exit.
 function poolConfig () {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { parse } = require('pg-connection-string')
-  const { host, port, user, password, database, ssl } = parse(process.env.DIRECT_URL || process.env.DATABASE_URL || '')
-  return { host, port: Number(port || 5432), user, password, database, ssl, idleTimeoutMillis: 200 }
+  const { host, port, user, password, database, ssl, options } = parse(process.env.DIRECT_URL || process.env.DATABASE_URL || '')
+  return { host, port: Number(port || 5432), user, password, database, ssl, options, idleTimeoutMillis: 200 }
 }
 
 // The adapter splits a migration on ";" and runs the pieces one by one, which

@@ -145,3 +145,36 @@ def test_the_plan_stops_on_a_migration_applied_by_hand_unless_the_baseline_will_
     assert plan.plan_hand_applied(found) == ["1 whole", "2 partly"]
     assert plan.plan_hand_applied(found, baseline=True) == ["2 partly"]
     assert plan.plan_hand_applied({}) == []
+
+
+LOCKS = {
+    "holds": [
+        {"migration": "m2", "table": "customers", "mode": "ACCESS EXCLUSIVE", "held_ms": 3100},
+        {"migration": "m1", "table": "users", "mode": "ACCESS EXCLUSIVE", "held_ms": 40},
+        {"migration": "m2", "table": "users", "mode": "SHARE", "held_ms": 5000},
+    ]
+}
+
+
+def test_a_migration_holding_access_exclusive_past_the_budget_on_the_rehearsal_stops_unless_allowed():
+    over = plan.plan_lock_holds_over(LOCKS, 2000)
+    assert [(h["migration"], h["table"], h["held_ms"]) for h in over] == [("m2", "customers", 3100)]
+    assert plan.plan_lock_holds_over(LOCKS, 2000, ["m2"]) == []
+    assert plan.plan_lock_holds_over(LOCKS, 4000) == []  # SHARE is not ACCESS EXCLUSIVE
+    msg = plan.plan_lock_hold_msg(over, 2000)
+    assert "m2 held ACCESS EXCLUSIVE on customers for 3100 ms (budget 2000 ms)" in msg
+    assert "Production was not touched" in msg and 'rehearsal_lock_hold_allow: ["m2"]' in msg
+
+
+def test_the_plan_shows_the_lock_budget_and_an_allowance_is_part_of_its_fingerprint():
+    budget = {"lock_timeout_ms": 2000, "retries": 5, "statement_timeout_ms": 0, "hold_budget_ms": 2000}
+    base = {"database": "d", "database_bytes": 1, "pending": [{"name": "m1", "sha256": "a", "additive": True}]}
+    lines = plan.plan_lines(dict(base, lock_budget=budget, rehearsal=True))
+    assert any("waits at most 2000 ms for its lock" in line and "up to 5 time(s)" in line for line in lines)
+    assert any("without limit" in line for line in lines)
+    assert any("longer than 2000 ms there stops the run" in line for line in lines)
+    # No allowance: the fingerprints of plans made before the lock budget stay as they were.
+    assert plan.plan_fingerprint(dict(base, lock_budget=budget)) == plan.plan_fingerprint(base)
+    assert plan.plan_fingerprint(dict(base, lock_hold_allow=["m1"])) != plan.plan_fingerprint(base)
+    lines = plan.plan_lines(dict(base, pending=[dict(base["pending"][0], one_transaction=False)]))
+    assert any("transaction control of its own: not retried" in line for line in lines)

@@ -142,12 +142,51 @@ def test_a_table_held_by_a_transaction_fails_within_the_lock_timeout_and_changes
     holder = psycopg2.connect(url)
     try:
         holder.cursor().execute("SELECT count(*) FROM sessions")  # open transaction: ACCESS SHARE on sessions
-        result = down(url, SESSIONS, lock_timeout="200ms")
+        result = down(url, SESSIONS, lock_timeout="200ms", lock_retries=0)
     finally:
         holder.rollback()
         holder.close()
     assert result["failed"] and "lock timeout" in result["msg"] and "Nothing was changed" in result["msg"]
     assert exists(conn, "sessions") and history(conn) == [SESSIONS]
+
+
+def test_a_failed_migration_that_made_nothing_locks_nothing_of_its_table(db):
+    url, conn = db
+    import psycopg2
+
+    # Its ALTER TABLE users was undone with its transaction (a lock timeout, say); a transaction reads users.
+    conn.cursor().execute(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) VALUES ('t', 'x', %s, now())",
+        (TIMEZONE,),
+    )
+    holder = psycopg2.connect(url)
+    try:
+        holder.cursor().execute("SELECT count(*) FROM users")
+        result = down(url, TIMEZONE, failed=[TIMEZONE], lock_timeout="200ms", lock_retries=0)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not result.get("failed"), result.get("msg")
+    assert result["statements"] == [] and result["undone"] == [TIMEZONE]
+
+
+def test_an_undo_that_met_a_held_lock_is_tried_again_and_done_once_it_is_free(db):
+    url, conn = db
+    import threading
+
+    import psycopg2
+
+    holder = psycopg2.connect(url)
+    holder.cursor().execute("SELECT count(*) FROM sessions")
+    release = threading.Timer(1.5, holder.rollback)
+    release.start()
+    try:
+        result = down(url, SESSIONS, lock_timeout="200ms", lock_retries=5)
+    finally:
+        release.join()
+        holder.close()
+    assert not result.get("failed"), result.get("msg")
+    assert not exists(conn, "sessions") and history(conn) == []
 
 
 def test_a_failed_migration_named_as_succeeded_is_refused(db):

@@ -1,0 +1,120 @@
+"""The lock budget, on production as it runs: a long transaction open on `customers` while the deploy's first
+migration alters it, and the app reading and writing `customers` all the while.
+
+Without a budget, the ALTER queues behind that transaction and every app query on the table queues behind
+the ALTER, for as long as the transaction stays open. With it, the ALTER gives up after lock_timeout (2 s),
+the app's queries go on, and the migration is tried again until the transaction has ended, or the run stops
+and rolls back. And a migration that would hold ACCESS EXCLUSIVE past its budget is found on the rehearsal's
+copy, before production is touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from .conftest import DATABASE, DB_PORT, MANAGED, SECRETS, db, fingerprint, lock_record, playbook
+from .test_rollback import assert_release_1, branch, release_1, run_failing  # noqa: F401 - release_1: a fixture
+
+sys.path.insert(0, str(ROOT / "bench"))
+from blocking import Holder, Prober  # noqa: E402
+
+pytestmark = pytest.mark.sandbox
+
+FIRST = sorted(p.name for p in (ROOT / "examples/backend/v2/prisma/migrations").glob("2025*"))[0]
+BUDGET_MS = 2000
+# The app's queries wait at most the lock budget, plus a query's own time on a loaded two-core machine.
+MARGIN_MS = 700
+
+
+def app_connection() -> dict:
+    tls = {"sslmode": "verify-full", "sslrootcert": str(ROOT / ".sandbox" / "tls" / "ca.crt")} if MANAGED else {}
+    return {"host": "127.0.0.1", "port": DB_PORT, "dbname": "backend", "user": DATABASE["db_user"],
+            "password": SECRETS["vault_db_password"], **tls}  # fmt: skip
+
+
+def first_customer() -> str:
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM customers ORDER BY id LIMIT 1")
+        return cur.fetchone()[0]
+
+
+def deploy_began() -> bool:
+    """Whether the run has recorded in the lock that its deploy begins (just before Prisma starts)."""
+    return ((lock_record() or {}).get("state") or {}).get("stage") == "deploy"
+
+
+def run_with_a_long_transaction(seconds: float, *args: str, expect_rc: int = 0):
+    connect = app_connection()
+    holder = Holder(connect, "customers", seconds, when=deploy_began).start()
+    with Prober(connect, "customers", first_customer()) as prober:
+        result = playbook("migrate.yml", "-e", "rehearsal_enabled=false", *args, expect_rc=expect_rc)
+    holder.stop()
+    out = " ".join((result.stdout + result.stderr).split())
+    return out, holder, prober.summary()
+
+
+def history(name: str) -> list[tuple]:
+    with db() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT finished_at IS NOT NULL, rolled_back_at IS NOT NULL FROM _prisma_migrations"
+            " WHERE migration_name = %s ORDER BY started_at",
+            (name,),
+        )
+        return cur.fetchall()
+
+
+def test_retries_spent_on_a_lock_held_longer_stop_the_run_and_roll_it_back(release_1):  # noqa: F811
+    out, holder, probed = run_with_a_long_transaction(
+        40, "-e", "migrate_deploy_lock_retries=1", "-e", "migrate_deploy_lock_retry_delay=0.5", expect_rc=2
+    )
+    assert holder.opened_at is not None, "the transaction never opened: the deploy did not begin"
+    assert f"migrate deploy failed on migration {FIRST}" in out
+    assert "canceling statement due to lock timeout" in out
+    assert f"It waited {BUDGET_MS} ms for a lock (lock_timeout) 2 time(s)" in out
+    assert f"{FIRST} gave up waiting for a lock after {BUDGET_MS} ms (attempt 1)" in out
+    # Both attempts failed whole (one transaction each) and are marked rolled back; release 1 is as it was.
+    assert history(FIRST) == [(False, True), (False, True)]
+    assert_release_1(release_1)
+    assert probed["failed"] == 0, probed
+    assert probed["max_blocked_ms"] <= BUDGET_MS + MARGIN_MS, probed
+    assert probed["queries"] > 100, probed
+
+
+def test_a_migration_waiting_for_a_lock_gives_way_to_the_app_and_is_applied_once_the_lock_is_free(release_1):  # noqa: F811
+    before = fingerprint()
+    out, holder, probed = run_with_a_long_transaction(12)
+    assert holder.held_s >= 11, "the transaction was not held through the deploy's first attempts"
+    assert f"{FIRST} gave up waiting for a lock after {BUDGET_MS} ms (attempt 1)" in out
+    assert "'Applied: 27 migration(s)'" in out
+    # Each attempt that met the lock is rolled back whole, then the migration applied once.
+    rows = history(FIRST)
+    assert rows[-1] == (True, False) and all(row == (False, True) for row in rows[:-1]) and len(rows) >= 2, rows
+    assert fingerprint() == before
+    # 12 s of an open transaction, and the app's queries on that table waited at most the lock budget.
+    assert probed["failed"] == 0, probed
+    assert probed["max_blocked_ms"] <= BUDGET_MS + MARGIN_MS, probed
+    assert lock_record() is None
+
+
+def hold_access_exclusive(work: Path):
+    """The first migration sleeps 3 s after its ALTER TABLE customers: ACCESS EXCLUSIVE held 3 s."""
+    sql = work / "prisma" / "migrations" / FIRST / "migration.sql"
+    sql.write_text(sql.read_text() + "\nSELECT pg_sleep(3);\n")
+
+
+def test_a_migration_holding_access_exclusive_past_its_budget_on_the_rehearsal_stops_the_run(tmp_path):
+    playbook("sandbox_reset.yml")
+    before = fingerprint()
+    name = branch(tmp_path, "hold3s", hold_access_exclusive)
+    out = " ".join((playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2).stdout).split())
+    held = f"{FIRST} held ACCESS EXCLUSIVE on customers for "
+    assert held in out, out[-3000:]
+    ms = int(out.split(held, 1)[1].split(" ", 1)[0])
+    assert 2900 <= ms <= 4000, ms
+    assert "Production was not touched" in out and f'rehearsal_lock_hold_allow: ["{FIRST}"]' in out
+    assert fingerprint() == before
+    assert [row for row in history(FIRST)] == []

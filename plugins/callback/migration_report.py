@@ -249,11 +249,11 @@ class CallbackModule(CallbackBase):
                 "- Rehearsal: deploy took %ss on a copy (forecast for production); copy restored in %ss"
                 % (report["rehearsal"].get("deploy_seconds"), report["rehearsal"].get("restore_seconds"))
             )
-            held = (report["rehearsal"].get("longest_exclusive") or [None])[0]
-            lines.append(
-                "- Longest ACCESS EXCLUSIVE hold on the copy (forecast): %s"
-                % ("%s ms, %s on %s" % (held["held_ms"], held["migration"], held["table"]) if held else "none seen")
-            )
+            if report["rehearsal"].get("longest_exclusive_text"):
+                lines.append(
+                    "- Longest ACCESS EXCLUSIVE hold on the copy (forecast): %s"
+                    % report["rehearsal"]["longest_exclusive_text"]
+                )
         for wait in report.get("lock_waits") or []:
             lines.append(
                 "- Lock timeout: %s gave up waiting for its lock (attempt %s), tried again %ss later"

@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-from pg_lock_trace import longest  # noqa: E402
+from pg_lock_trace import describe_longest, longest  # noqa: E402
 
 
 def _size(value):
@@ -261,4 +261,5 @@ class FilterModule:
             "plan_lock_holds": plan_lock_holds,
             "plan_lock_holds_over": plan_lock_holds_over,
             "plan_lock_hold_msg": plan_lock_hold_msg,
+            "plan_lock_longest": describe_longest,
         }

@@ -66,6 +66,14 @@ def longest(holds, mode="ACCESS EXCLUSIVE"):
     return sorted(best.values(), key=lambda h: (-h["held_ms"], h["migration"]))
 
 
+def describe_longest(locks):
+    """The longest ACCESS EXCLUSIVE hold traced, as the plan, the rehearsal and the report say it."""
+    held = longest((locks or {}).get("holds", []))
+    if not held:
+        return "none over %s ms, the trace's resolution" % (locks or {}).get("resolution_ms", 20)
+    return "%s ms, %s on %s" % (held[0]["held_ms"], held[0]["migration"], held[0]["table"])
+
+
 class LockTrace:
     """Samples the database's locks from its own connection while a deploy runs: start(), then stop()."""
 

@@ -214,6 +214,17 @@ def fingerprint() -> dict:
 SSH = {host: HOSTS[host]["ansible_port"] for host in APP_HOSTS}
 
 
+def started_at(host: str) -> list[str] | str:
+    """When the host's app started: each instance's start, read on its own port, where instances stand
+    behind nginx (app_instances; which one answers the app's port varies), else the app's port's answer."""
+    instances = HOSTS[host].get("app_instances")
+    if not instances:
+        return get(HTTP[host], "/api/health")[1]["startedAt"]
+    ports = " ".join(str(instance["port"]) for instance in instances)
+    out = ssh(SSH[host], f"for p in {ports}; do curl -fsS 127.0.0.1:$p/api/health; echo; done").stdout
+    return [json.loads(line)["startedAt"] for line in out.splitlines() if line.strip()]
+
+
 def production_state() -> dict:
     """Everything a plan must leave as it was: data, history, databases, files, processes, lock, audit log."""
     state = {"data": fingerprint()}
@@ -228,7 +239,7 @@ def production_state() -> dict:
     )
     for host, port in SSH.items():
         state[host] = ssh(port, digest).stdout
-        state[host + " started"] = get(HTTP[host], "/api/health")[1]["startedAt"]
+        state[host + " started"] = started_at(host)
     # PM2 runs two workers in cluster mode: each answers with its own start time.
     state["sandbox-pm2 started"] = sorted(
         (p["pm_id"], p["pm2_env"]["pm_uptime"], p["pm2_env"]["restart_time"])

@@ -125,3 +125,11 @@ def test_the_trace_sees_a_migrations_access_exclusive_hold_on_a_real_server(data
 def _autocommit(conn):
     conn.autocommit = True
     return conn
+
+
+def test_the_longest_hold_is_told_or_that_none_was_over_the_resolution():
+    holds = [{"migration": "m1", "table": "customers", "mode": "ACCESS EXCLUSIVE", "held_ms": 60}]
+    assert pg_lock_trace.describe_longest({"holds": holds}) == "60 ms, m1 on customers"
+    assert pg_lock_trace.describe_longest({"holds": [], "resolution_ms": 20}) == (
+        "none over 20 ms, the trace's resolution"
+    )

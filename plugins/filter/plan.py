@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-from pg_lock_trace import describe_longest, longest  # noqa: E402
+from pg_lock_trace import BLOCKING, describe_longest, longest  # noqa: E402
 
 
 def _size(value):
@@ -53,7 +53,10 @@ def plan_lines(plan):
             flags += ", allowed by name"
         lines.append("  %s (%s)" % (migration["name"], flags))
         for stmt in migration.get("statements", []):
-            lines.append("    line %s: %s" % (stmt["line"], stmt["summary"]))
+            held = ", ".join(
+                "%s on %s" % (lock["mode"], lock["table"]) for lock in stmt.get("locks", []) if lock["mode"] in BLOCKING
+            )
+            lines.append("    line %s: %s%s" % (stmt["line"], stmt["summary"], " [%s]" % held if held else ""))
     findings = plan.get("findings", [])
     lines.append(
         "Lint: %d blocking, %d warning(s), %d allowed."
@@ -82,6 +85,12 @@ def plan_lines(plan):
             " again on the new release; a deploy failing with one that is not additive applied or failed"
             " restores that backup."
         )
+    locked = plan_locked_tables(pending)
+    if locked:
+        lines.append(
+            "Locks on live tables, each held until its migration ends (the rehearsal measures how long): %s."
+            % "; ".join("%s on %s" % (mode, ", ".join(tables)) for mode, tables in locked.items())
+        )
     budget = plan.get("lock_budget")
     if budget and pending:
         lines.append(
@@ -107,6 +116,18 @@ def plan_lines(plan):
         lines.append("  batch %d: %s" % (number, ", ".join("%s (%s)" % (h["host"], h["action"]) for h in batch)))
     lines.append("Fingerprint: %s" % plan_fingerprint(plan))
     return lines
+
+
+def plan_locked_tables(pending):
+    """{mode: [table, ...]} of the locks the pending migrations take on live tables that hold up the app's
+    reads or writes, strongest mode first."""
+    found = {}
+    for migration in pending:
+        for stmt in migration.get("statements", []):
+            for lock in stmt.get("locks", []):
+                if lock["mode"] in BLOCKING and lock["table"] not in found.setdefault(lock["mode"], []):
+                    found[lock["mode"]].append(lock["table"])
+    return {mode: sorted(found[mode]) for mode in BLOCKING if found.get(mode)}
 
 
 def plan_restarts(hosts, strategies, new_code_hosts, schema_changes):

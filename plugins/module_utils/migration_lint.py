@@ -77,6 +77,33 @@ def one_transaction(raws):
     return True
 
 
+def lock_mode(node):
+    """The strongest table lock a statement of this kind takes on the tables it names (PostgreSQL's
+    documentation, "Explicit Locking"), or None; every lock is held until the migration's transaction ends."""
+    from pglast.enums import AlterTableType, ConstrType
+
+    kind = type(node).__name__
+    if kind == "AlterTableStmt":
+        subtypes = {AlterTableType(cmd.subtype) for cmd in node.cmds or ()}
+        if subtypes <= {AlterTableType.AT_ValidateConstraint, AlterTableType.AT_SetStatistics}:
+            return "SHARE UPDATE EXCLUSIVE"
+        foreign = all(
+            AlterTableType(cmd.subtype) == AlterTableType.AT_AddConstraint
+            and getattr(cmd.def_, "contype", None) == ConstrType.CONSTR_FOREIGN
+            for cmd in node.cmds or ()
+        )
+        return "SHARE ROW EXCLUSIVE" if foreign else "ACCESS EXCLUSIVE"
+    if kind == "IndexStmt":
+        return "SHARE UPDATE EXCLUSIVE" if node.concurrent else "SHARE"
+    if kind in ("DropStmt", "RenameStmt", "TruncateStmt"):
+        return "ACCESS EXCLUSIVE"
+    if kind == "CreateTrigStmt":
+        return "SHARE ROW EXCLUSIVE"
+    if kind in ("InsertStmt", "UpdateStmt", "DeleteStmt"):
+        return "ROW EXCLUSIVE"
+    return None
+
+
 def statement_start(text, offset):
     """Where a statement's own text begins: after the blank lines and comments (Prisma's "-- CreateTable") before it."""
     while True:
@@ -422,6 +449,9 @@ class Linter:
                 "findings": [],
             }
             self._classify(migration, raw.stmt, stmt)
+            mode = lock_mode(raw.stmt)
+            # Locks on live tables only: one this run makes is empty and unused until the run ends.
+            stmt["locks"] = [{"table": t, "mode": mode} for t in stmt["tables"] if mode and t not in self.new_tables]
             if type(raw.stmt).__name__ != "RenameStmt":  # a rename of the run's own adds its new name itself
                 self.new_objects |= later[number]
             if type(raw.stmt).__name__ == "IndexStmt" and raw.stmt.idxname:
@@ -891,7 +921,11 @@ def lint_migrations(
                 "additive": all(s["additive"] for s in migration.statements)
                 and not any(f["rule"] == "parse-error" for f in migration.findings),
                 "statements": [
-                    {k: s[k] for k in ("line", "summary", "additive", "findings")} for s in migration.statements
+                    {
+                        k: s.get(k, []) if k == "locks" else s[k]
+                        for k in ("line", "summary", "additive", "findings", "locks")
+                    }
+                    for s in migration.statements
                 ],
             }
         )

@@ -42,6 +42,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("writes during the runs (acknowledged, lost)")
         for stats in WRITES:
             terminalreporter.write_line(json.dumps(stats))
+    if PROBES:
+        terminalreporter.section("app queries on a table a migration alters (longest wait, failed)")
+        for stats in PROBES:
+            terminalreporter.write_line(json.dumps(stats))
     if SPENT:
         terminalreporter.section("seconds spent per playbook")
         for name, runs in sorted(SPENT.items(), key=lambda item: -sum(item[1])):
@@ -275,3 +279,5 @@ def assert_no_write_lost(writer: Writer, fault: str, minimum_rate: float = 20.0)
 
 # Write counts per test, printed at the session's end (docs/fault-matrix.md takes them from there).
 WRITES: list[dict] = []
+# The app's queries during a lock test (bench/blocking.py's Prober), printed the same way.
+PROBES: list[dict] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from .conftest import DATABASE, DB_PORT, MANAGED, SECRETS, db, fingerprint, lock_record, playbook
+from .conftest import DATABASE, DB_PORT, MANAGED, PROBES, SECRETS, db, fingerprint, lock_record, playbook
 from .test_rollback import assert_release_1, branch, release_1, run_failing  # noqa: F401 - release_1: a fixture
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -48,13 +48,17 @@ def deploy_began() -> bool:
 
 
 def run_with_a_long_transaction(seconds: float, *args: str, expect_rc: int = 0):
+    """migrate.yml with a transaction reading customers open `seconds` from when the deploy begins, and the
+    app's reads and writes of customers timed throughout."""
     connect = app_connection()
     holder = Holder(connect, "customers", seconds, when=deploy_began).start()
     with Prober(connect, "customers", first_customer()) as prober:
         result = playbook("migrate.yml", "-e", "rehearsal_enabled=false", *args, expect_rc=expect_rc)
     holder.stop()
     out = " ".join((result.stdout + result.stderr).split())
-    return out, holder, prober.summary()
+    probed = prober.summary()
+    PROBES.append(dict(probed, held_s=holder.held_s, retries=out.count("gave up waiting for a lock after")))
+    return out, holder, probed
 
 
 def history(name: str) -> list[tuple]:

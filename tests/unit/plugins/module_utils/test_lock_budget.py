@@ -133,3 +133,38 @@ def test_the_longest_hold_is_told_or_that_none_was_over_the_resolution():
     assert pg_lock_trace.describe_longest({"holds": [], "resolution_ms": 20}) == (
         "none over 20 ms, the trace's resolution"
     )
+
+
+@pytest.mark.parametrize(
+    ("sql", "locks"),
+    [
+        ('ALTER TABLE "customers" ADD COLUMN "kyc" TEXT;', [("customers", "ACCESS EXCLUSIVE")]),
+        ('CREATE INDEX "i" ON "customers"("email");', [("customers", "SHARE")]),
+        ('CREATE INDEX CONCURRENTLY "i" ON "customers"("email");', [("customers", "SHARE UPDATE EXCLUSIVE")]),
+        ('ALTER TABLE "customers" VALIDATE CONSTRAINT "c";', [("customers", "SHARE UPDATE EXCLUSIVE")]),
+        (
+            'ALTER TABLE "users" ADD CONSTRAINT "f" FOREIGN KEY ("customer_id") REFERENCES "customers"("id");',
+            [("users", "SHARE ROW EXCLUSIVE")],
+        ),
+        ("UPDATE customers SET status = 'active' WHERE status IS NULL;", [("customers", "ROW EXCLUSIVE")]),
+        # A table the same run makes is empty and unused: its locks hold no one up.
+        ('CREATE TABLE "t" ("id" TEXT PRIMARY KEY);\nALTER TABLE "t" ADD COLUMN "a" INT;', []),
+    ],
+)
+def test_the_lint_names_the_lock_each_statement_takes_on_a_live_table(sql, locks):
+    tables = {"customers": {"rows": 10, "has_rows": True}, "users": {"rows": 10, "has_rows": True}}
+    report = lint_migrations([{"name": "20250101000000_m", "sql": sql}], tables=tables, squawk=SQUAWK)
+    found = [(lock["table"], lock["mode"]) for s in report["migrations"][0]["statements"] for lock in s["locks"]]
+    assert found == locks
+
+
+def test_the_plan_sums_up_the_locks_that_hold_up_the_app_strongest_first():
+    sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+    import plan
+
+    pending = [
+        {"statements": [{"locks": [{"table": "users", "mode": "SHARE"}, {"table": "users", "mode": "ROW EXCLUSIVE"}]}]},
+        {"statements": [{"locks": [{"table": "customers", "mode": "ACCESS EXCLUSIVE"}]}]},
+        {"statements": [{"locks": [{"table": "customers", "mode": "SHARE"}]}]},
+    ]
+    assert plan.plan_locked_tables(pending) == {"ACCESS EXCLUSIVE": ["customers"], "SHARE": ["customers", "users"]}

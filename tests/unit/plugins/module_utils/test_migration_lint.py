@@ -220,8 +220,8 @@ def test_squawk_warns_of_a_missing_lock_timeout_and_not_once_it_is_set():
 def test_every_statement_is_summarised_with_its_line():
     report = lint('-- CreateTable\nCREATE TABLE "a" ("id" TEXT);\n\n-- CreateIndex\nCREATE INDEX "a_i" ON "a"("id");')
     assert report["migrations"][0]["statements"] == [
-        {"line": 2, "summary": "create table a", "additive": True, "findings": []},
-        {"line": 5, "summary": "create index a_i on a", "additive": True, "findings": []},
+        {"line": 2, "summary": "create table a", "additive": True, "findings": [], "locks": []},
+        {"line": 5, "summary": "create index a_i on a", "additive": True, "findings": [], "locks": []},
     ]
     assert len(report["migrations"][0]["sha256"]) == 64
 

@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-from pg_lock_trace import BLOCKING, describe_longest, longest  # noqa: E402
+from pg_lock_trace import BLOCKING, describe_longest, longest, untraced  # noqa: E402
 
 
 def _size(value):
@@ -283,4 +283,5 @@ class FilterModule:
             "plan_lock_holds_over": plan_lock_holds_over,
             "plan_lock_hold_msg": plan_lock_hold_msg,
             "plan_lock_longest": describe_longest,
+            "plan_lock_untraced": untraced,
         }

@@ -67,6 +67,12 @@ def line_of(text, offset):
 NOT_IN_TRANSACTION = ("TransactionStmt", "VacuumStmt", "ReindexStmt", "CreatedbStmt", "DropdbStmt", "AlterSystemStmt")
 
 
+# Statements whose effect the catalog does not show: a migration with one cannot be proven undone by
+# looking up what it creates.
+NOT_IN_CATALOG = ("InsertStmt", "UpdateStmt", "DeleteStmt", "CopyStmt", "TruncateStmt", "DoStmt", "SelectStmt",
+                  "CallStmt", "ExecuteStmt")  # fmt: skip
+
+
 def one_transaction(raws):
     """Whether a migration's statements run as one transaction when sent as one query, as Prisma sends them:
     then a statement that fails (a lock timeout) undoes the whole migration."""
@@ -323,6 +329,7 @@ class Migration:
         self.statements = []
         self.findings = []
         self.one_transaction = False  # known once it parses
+        self.ddl_only = False
 
     def finding(self, stmt, rule, level, message, source="pglast"):
         entry = {
@@ -344,7 +351,8 @@ class Migration:
 class Linter:
     """Classifies the statements of pending migrations, in order, keeping track of what the run creates."""
 
-    def __init__(self, tables, large_table_rows=100000):
+    def __init__(self, tables, large_table_rows=100000, lock_budget=False):
+        self.lock_budget = lock_budget
         # tables: the live database's tables, {name: {"rows": estimate, "has_rows": bool}}.
         self.tables = tables or {}
         self.large_table_rows = large_table_rows
@@ -429,6 +437,7 @@ class Linter:
         # A migration's objects are the net effect of its statements in order: dropped, then created again
         # further on, is replaced (a lock concern), not lost.
         migration.one_transaction = one_transaction(raws)
+        migration.ddl_only = not any(type(raw.stmt).__name__ in NOT_IN_CATALOG for raw in raws)
         later = [created_keys(raw.stmt) for raw in raws]
         drops = [dropped_tables(raw.stmt) for raw in raws]
         unique = [
@@ -527,6 +536,15 @@ class Linter:
                 stmt["summary"] = "add value %s to enum %s" % (node.newVal, type_name)
         elif kind == "VariableSetStmt":
             stmt["summary"] = "set %s" % node.name
+            if self.lock_budget and node.name in ("lock_timeout", "statement_timeout") and not node.is_local:
+                migration.finding(
+                    stmt,
+                    "session-timeout-setting",
+                    WARN,
+                    "SET %s outlives this migration in Prisma's session and replaces the deploy's lock budget for"
+                    " the migrations after it: write SET LOCAL %s (this migration's transaction only)."
+                    % (node.name, node.name),
+                )
         elif kind in ("CommentStmt", "TransactionStmt"):
             stmt["summary"] = "comment" if kind == "CommentStmt" else "transaction control"
         elif kind == "DropStmt":
@@ -874,9 +892,12 @@ def lint_migrations(
     squawk_exclude=SQUAWK_EXCLUDE_DEFAULT,
     migrations_path="prisma/migrations",
     pg_version=None,
+    lock_budget=False,
 ):
     """Lint [{name, sql}] in order; the report the migration_lint module returns."""
-    linter = Linter(tables, large_table_rows)
+    linter = Linter(tables, large_table_rows, lock_budget)
+    if lock_budget:  # the deploy sets it on Prisma's connection
+        squawk_exclude = tuple(squawk_exclude) + ("require-lock-timeout",)
     results = []
     for item in migrations:
         migration = linter.lint(
@@ -918,6 +939,9 @@ def lint_migrations(
                 "sha256": hashlib.sha256((migration.sql or "").encode("utf-8")).hexdigest(),
                 "allowed": migration.name in allowed,
                 "one_transaction": migration.one_transaction,
+                # A lock timeout leaves nothing of it once the catalog shows none of what it creates, whether the
+                # engine sent it as one transaction or a driver adapter ran its statements one by one.
+                "lock_retry": migration.one_transaction and migration.ddl_only,
                 "additive": all(s["additive"] for s in migration.statements)
                 and not any(f["rule"] == "parse-error" for f in migration.findings),
                 "statements": [
@@ -945,6 +969,7 @@ ARGUMENT_SPEC = dict(
     squawk_exclude=dict(type="list", elements="str"),
     pg_version=dict(type="str"),
     migrations_path=dict(type="str", default="prisma/migrations"),
+    lock_budget=dict(type="bool", default=False),
 )
 
 
@@ -963,6 +988,7 @@ def lint_params(p):
             squawk_exclude=SQUAWK_EXCLUDE_DEFAULT if p["squawk_exclude"] is None else p["squawk_exclude"],
             migrations_path=p["migrations_path"],
             pg_version=p["pg_version"],
+            lock_budget=p["lock_budget"],
         )
     except ImportError as exc:
         raise ValueError("migration_lint: pglast is not installed on the controller (%s)" % exc) from exc

@@ -54,6 +54,32 @@ SELECT pg_database_size(current_database()),
 """
 
 
+# Whether an object a migration creates exists (migration_sql.created_objects' kinds), in the schema given.
+PRESENCE = {
+    "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
+    "index": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(name)s)) IS NOT NULL",
+    "column": "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+    " WHERE table_schema = %(schema)s AND table_name = %(table)s AND column_name = %(name)s)",
+    "constraint": "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+    " WHERE n.nspname = %(schema)s AND c.conname = %(name)s)",
+    "type": "SELECT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE n.nspname = %(schema)s AND t.typname = %(name)s)",
+}
+
+
+def present_objects(cur, schema, objects):
+    """Those of a migration's objects that exist. One it dropped and made again (replaced) existed before it:
+    its presence says nothing of the migration, and it is left out."""
+    present = []
+    for obj in objects or ():
+        if obj.get("kind") not in PRESENCE or obj.get("replaced"):
+            continue
+        cur.execute(PRESENCE[obj["kind"]], dict(obj, schema=schema))
+        if cur.fetchone()[0]:
+            present.append(obj)
+    return present
+
+
 class Database:
     """The database a URL names: its libpq parameters, schema and a secret-free target."""
 

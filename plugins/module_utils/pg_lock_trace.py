@@ -40,19 +40,22 @@ BLOCKING = ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE")
 
 def summarise(samples, interval):
     """Holds from samples [(seconds, [(table, pg_locks mode, migration)])]: one entry per migration, table and
-    mode, with the milliseconds it was held (first seen to last seen, plus one sample), longest first."""
-    spans = {}
+    mode, with the milliseconds of its longest span (first seen to last seen, plus one sample), longest first.
+    A span ends at a sample that does not see it: a migration tried again after a lock timeout takes its
+    locks anew, and the wait between is no hold."""
+    open_spans, longest_ms = {}, {}
     for at, rows in samples:
+        seen = set()
         for table, mode, migration in rows:
             if migration is None:
                 continue  # between migrations: Prisma's own reads of its history
             key = (migration, table, MODES.get(mode, mode))
-            first, _ = spans.get(key, (at, at))
-            spans[key] = (first, at)
-    holds = [
-        {"migration": m, "table": t, "mode": mode, "held_ms": int(round((last - first + interval) * 1000))}
-        for (m, t, mode), (first, last) in spans.items()
-    ]
+            seen.add(key)
+            first = open_spans.setdefault(key, at)
+            longest_ms[key] = max(longest_ms.get(key, 0), int(round((at - first + interval) * 1000)))
+        for key in set(open_spans) - seen:
+            del open_spans[key]
+    holds = [{"migration": m, "table": t, "mode": mode, "held_ms": ms} for (m, t, mode), ms in longest_ms.items()]
     holds.sort(key=lambda h: (-h["held_ms"], h["migration"], h["table"], h["mode"]))
     return holds
 
@@ -66,11 +69,24 @@ def longest(holds, mode="ACCESS EXCLUSIVE"):
     return sorted(best.values(), key=lambda h: (-h["held_ms"], h["migration"]))
 
 
+def untraced(locks):
+    """Why the rehearsal's locks are not known ('' when they are): no trace, or one that failed or saw nothing."""
+    if not locks:
+        return "not traced (migrate_deploy_trace_locks is off)"
+    if locks.get("error"):
+        return "not traced: %s" % locks["error"]
+    if not locks.get("samples"):
+        return "not traced: no sample was taken"
+    return ""
+
+
 def describe_longest(locks):
-    """The longest ACCESS EXCLUSIVE hold traced, as the plan, the rehearsal and the report say it."""
-    held = longest((locks or {}).get("holds", []))
+    """The longest ACCESS EXCLUSIVE hold traced, as the rehearsal and the report say it."""
+    if untraced(locks):
+        return untraced(locks)
+    held = longest(locks.get("holds", []))
     if not held:
-        return "none over %s ms, the trace's resolution" % (locks or {}).get("resolution_ms", 20)
+        return "none over %s ms, the trace's resolution" % locks.get("resolution_ms", 20)
     return "%s ms, %s on %s" % (held[0]["held_ms"], held[0]["migration"], held[0]["table"])
 
 

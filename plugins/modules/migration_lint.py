@@ -54,6 +54,14 @@ options:
         style advice that does not fit migrations Prisma writes.
     type: list
     elements: str
+  lock_budget:
+    description:
+      - The deploy sets C(lock_timeout) on Prisma's connection (the C(migrate_deploy) role's lock budget). Squawk's
+        C(require-lock-timeout) is then left out, and a plain C(SET lock_timeout) or C(SET statement_timeout) in a
+        migration warns, as it outlives the migration in Prisma's session and replaces the budget for those after
+        it (C(SET LOCAL) does not).
+    type: bool
+    default: false
   pg_version:
     description: The server's PostgreSQL version, for squawk (e.g. C(16.4)).
     type: str

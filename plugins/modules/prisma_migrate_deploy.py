@@ -70,9 +70,9 @@ options:
     default: 0
   lock_retries:
     description:
-      - How many times to run the deploy again when a migration in O(lock_retry_migrations) gave up waiting for a
-        lock (SQLSTATE 55P03). Its failed row is marked rolled back first (what C(prisma migrate resolve
-        --rolled-back) writes), then the deploy resumes at that migration.
+      - How many times, per migration, to run the deploy again when a migration in O(lock_retry_migrations) gave
+        up waiting for a lock (SQLSTATE 55P03). Its failed row is marked rolled back first (what C(prisma migrate
+        resolve --rolled-back) writes), then the deploy resumes at that migration.
     type: int
     default: 0
   lock_retry_delay:
@@ -83,13 +83,21 @@ options:
     default: 1.0
   lock_retry_migrations:
     description:
-      - The migrations a lock timeout leaves unchanged, which alone are retried. Prisma sends a migration as one
-        query, which PostgreSQL runs as one transaction, undone whole by the timeout, unless the migration has
-        transaction control of its own (C(BEGIN), C(COMMIT)). The C(migrate_deploy) role passes the plan's list
-        (the lint reads each migration with PostgreSQL's parser).
+      - The migrations a lock timeout may be retried on, each a migration the plan's lint (PostgreSQL's parser)
+        found to be one transaction and DDL only. Prisma's engine sends a migration as one query, which
+        PostgreSQL runs as one transaction, undone whole by the timeout; a driver adapter may run its statements
+        one by one instead, leaving those before the timeout. So before a retry, the catalog must show none of
+        what the migration creates (O(lock_retry_objects)), or it is not retried.
+      - The C(migrate_deploy) role passes the plan's list.
     type: list
     elements: str
     default: []
+  lock_retry_objects:
+    description:
+      - What each migration of O(lock_retry_migrations) creates (name to a list of objects with C(kind), C(table)
+        and C(name), as the C(migration_objects_map) filter reads them), looked up before a retry.
+    type: dict
+    default: {}
   trace_locks:
     description:
       - Sample the table locks the deploy takes from a second connection while it runs (every 20 ms), and return
@@ -152,6 +160,12 @@ stderr:
   description: Prisma's errors, the database URL redacted.
   returned: always
   type: str
+lock_retry_refused:
+  description:
+    - Why the last lock timeout was not retried (retries spent, not one transaction, part of it applied); empty
+      otherwise.
+  returned: always
+  type: str
 lock_waits:
   description:
     - Each time a migration gave up waiting for a lock and was retried, with C(migration), C(attempt) and C(delay)
@@ -172,7 +186,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.pg_database import Database, present_objects, psycopg2
 from ansible.module_utils.pg_lock_trace import LockTrace
 from ansible.module_utils.prisma_datasource import read_datasource, url_variables
 from ansible.module_utils.prisma_migrations import (
@@ -207,6 +221,35 @@ def read_history_after(module, db, text, result):
             )
 
 
+def retry_refused(module, db, p, failed, text, result):
+    """None when the deploy may be run again after a lock timeout; else why not ('' when it was no lock timeout)."""
+    if len(failed) != 1 or not lock_timed_out(text + "\n" + failed[0]["logs"]):
+        return ""
+    name = failed[0]["name"]
+    if name not in p["lock_retry_migrations"]:
+        return (
+            "it is not one transaction of DDL only (the plan's lint), so part of it may be applied"
+            if p["lock_retry_migrations"]
+            else "no migration was named retryable (lock_retry_migrations; the plan names them)"
+        )
+    if sum(1 for wait in result["lock_waits"] if wait["migration"] == name) >= p["lock_retries"]:
+        return "its %d retries are spent" % p["lock_retries"]
+    try:
+        conn = db.connect(readonly=True)
+        try:
+            with conn.cursor() as cur:
+                left = present_objects(cur, db.schema, p["lock_retry_objects"].get(name))
+        finally:
+            conn.close()
+    except psycopg2.Error as exc:
+        return "what it creates could not be looked up (%s)" % db.said(exc)
+    if left:
+        return "part of it was applied (%s exists: its engine ran its statements one by one)" % ", ".join(
+            "%s %s" % (o["kind"], o.get("name") or o.get("table")) for o in left
+        )
+    return None
+
+
 def mark_rolled_back(module, db, name, result):
     """The failed row of `name` marked rolled back, so that the next deploy applies it again."""
     from psycopg2 import sql
@@ -222,10 +265,17 @@ def mark_rolled_back(module, db, name, result):
                     ).format(sql.Identifier(db.schema, "_prisma_migrations")),
                     (name,),
                 )
+                marked = cur.rowcount
         finally:
             conn.close()
     except psycopg2.Error as exc:
         db.fail("mark migration %s rolled back, to retry it after its lock timeout, in" % name, exc, "", **result)
+    if marked != 1:
+        module.fail_json(
+            msg="prisma_migrate_deploy: migration %s gave up waiting for a lock, and marking its failed row rolled"
+            " back, to try it again, changed %d rows instead of 1." % (name, marked),
+            **result,
+        )
 
 
 def main():
@@ -243,6 +293,7 @@ def main():
             lock_retries=dict(type="int", default=0),
             lock_retry_delay=dict(type="float", default=1.0),
             lock_retry_migrations=dict(type="list", elements="str", default=[]),
+            lock_retry_objects=dict(type="dict", default={}),
             trace_locks=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -259,6 +310,7 @@ def main():
         stdout="",
         stderr="",
         lock_waits=[],
+        lock_retry_refused="",
     )
     try:
         before = db.read_history() or []
@@ -275,6 +327,8 @@ def main():
     if p["statement_timeout_ms"]:
         settings["statement_timeout"] = "%dms" % p["statement_timeout_ms"]
     prisma_url = with_session_settings(p["database_url"], settings)
+    db.secrets.append(prisma_url)  # its password percent-encoded, as Prisma may print its URL
+    module.no_log_values.add(prisma_url)
     env = {key: str(value) for key, value in p["environment"].items()}
     env.update(dict.fromkeys(p["datasource_env"] or url_variables(read_datasource(p["app_dir"])), prisma_url))
     history = '"%s"._prisma_migrations' % db.schema.replace('"', '""')
@@ -292,15 +346,12 @@ def main():
         result["outcome_known"] = False
         after = read_history_after(module, db, out + "\n" + err, result)
         failed = deploy_outcome(before, after)["failed_migrations"]
-        attempt = len(result["lock_waits"]) + 1
-        if not (
-            attempt <= p["lock_retries"]
-            and len(failed) == 1
-            and failed[0]["name"] in p["lock_retry_migrations"]
-            and lock_timed_out(out + "\n" + err + "\n" + failed[0]["logs"])
-        ):
+        why_not = retry_refused(module, db, p, failed, out + "\n" + err, result)
+        if why_not is not None:
+            result["lock_retry_refused"] = why_not
             break
-        # The timeout undid the migration's transaction: nothing of it is left. Prisma's resolve --rolled-back.
+        attempt = 1 + sum(1 for wait in result["lock_waits"] if wait["migration"] == failed[0]["name"])
+        # Nothing of it is left (one transaction, or the catalog says so): Prisma's resolve --rolled-back.
         mark_rolled_back(module, db, failed[0]["name"], result)
         delay = retry_delay(attempt, p["lock_retry_delay"], 30.0, jitter())
         result["lock_waits"].append(dict(migration=failed[0]["name"], attempt=attempt, delay=delay))
@@ -330,11 +381,16 @@ def main():
         result["error"] = db.redact(error)
         waited = ""
         if lock_timed_out(text):
+            tries = 1 + sum(1 for wait in result["lock_waits"] if wait["migration"] == name)
             waited = (
-                ". It waited %d ms for a lock (lock_timeout) %d time(s): a transaction on its table held it (see"
-                " pg_stat_activity's xact_start for that table's sessions). Production's queries waited no longer"
-                " than that behind it. Deploy when that transaction has ended, or allow more retries"
-                % (p["lock_timeout_ms"], len(result["lock_waits"]) + 1)
+                ". It gave up waiting for a lock %d time(s) (lock_timeout %s): a transaction on its table held it"
+                " (pg_stat_activity's xact_start names such sessions), and production's queries waited no longer"
+                " than that behind it. Not tried again: %s. Deploy when that transaction has ended"
+                % (
+                    tries,
+                    "%d ms" % p["lock_timeout_ms"] if p["lock_timeout_ms"] else "its own",
+                    result.get("lock_retry_refused") or "no retries allowed",
+                )
             )
         module.fail_json(
             msg="migrate deploy failed on migration %s: %s%s%s"

@@ -208,20 +208,9 @@ up_to_date:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.pg_database import PRESENCE, Database, present_objects, psycopg2
 from ansible.module_utils.prisma_datasource import read_datasource, url_variables
 from ansible.module_utils.prisma_migrations import parse_status
-
-PRESENCE = {
-    "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
-    "index": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(name)s)) IS NOT NULL",
-    "column": "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-    " WHERE table_schema = %(schema)s AND table_name = %(table)s AND column_name = %(name)s)",
-    "constraint": "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
-    " WHERE n.nspname = %(schema)s AND c.conname = %(name)s)",
-    "type": "SELECT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-    " WHERE n.nspname = %(schema)s AND t.typname = %(name)s)",
-}
 
 
 def label(obj):
@@ -239,13 +228,11 @@ def hand_applied(db, objects, pending):
     try:
         with conn.cursor() as cur:
             for name in pending:
-                present, missing = [], []
-                for obj in objects.get(name) or ():
-                    # A replaced object existed before the migration: its presence proves nothing.
-                    if obj.get("kind") not in PRESENCE or obj.get("replaced"):
-                        continue
-                    cur.execute(PRESENCE[obj["kind"]], dict(obj, schema=db.schema))
-                    (present if cur.fetchone()[0] else missing).append(label(obj))
+                # A replaced object existed before the migration: its presence proves nothing.
+                looked = [o for o in objects.get(name) or () if o.get("kind") in PRESENCE and not o.get("replaced")]
+                found_here = present_objects(cur, db.schema, looked)
+                present = [label(o) for o in found_here]
+                missing = [label(o) for o in looked if o not in found_here]
                 if present:
                     found[name] = dict(present=present, missing=missing, complete=not missing)
     finally:

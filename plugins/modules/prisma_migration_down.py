@@ -48,14 +48,16 @@ options:
         default: []
       failed:
         description: The migration failed part-way (Prisma's P3009) rather than succeeded.
+        type: bool
+        default: false
       objects:
         description:
           - For a migration that I(failed), what it creates (C(kind) table, column, index, constraint or type, with
             C(table) and C(name)). Given, only the drops of those that exist are run, so a migration that failed
             before it made anything is undone without a lock on its tables (an C(ALTER TABLE IF EXISTS ... DROP
             COLUMN IF EXISTS) takes ACCESS EXCLUSIVE even when the column is not there).
-        type: bool
-        default: false
+        type: list
+        elements: dict
       source:
         description: Where the down SQL came from (C(down.sql), generated), for the caller's report; not used.
         type: str
@@ -126,7 +128,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.migration_sql import down_statements
-from ansible.module_utils.pg_database import Database, psycopg2
+from ansible.module_utils.pg_database import Database, present_objects, psycopg2
 from ansible.module_utils.prisma_migrations import jitter, retry_delay
 
 if psycopg2 is not None:
@@ -178,31 +180,13 @@ def count_data(cur, schema, dropped, tables):
     return data
 
 
-EXISTS = {
-    "table": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) IS NOT NULL",
-    "index": "SELECT to_regclass(format('%%I.%%I', %(schema)s, %(name)s)) IS NOT NULL",
-    "column": "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-    " WHERE table_schema = %(schema)s AND table_name = %(table)s AND column_name = %(name)s)",
-    "constraint": "SELECT EXISTS (SELECT 1 FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
-    " WHERE t.oid = to_regclass(format('%%I.%%I', %(schema)s, %(table)s)) AND c.conname = %(name)s)",
-    "type": "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace(%(schema)s)"
-    " AND typname = %(name)s)",
-}
-
-
 KEEPS = ("table", "column")  # what holds data
 
 
 def existing_drops(cur, schema, objects):
     """The drops of those of a failed migration's objects that exist, and the tables and columns among them
     (whose data is counted first): none when nothing of it is left, and then nothing of it is locked."""
-    present = []
-    for obj in objects:
-        if obj.get("replaced"):
-            continue  # it existed before the migration, which dropped and made it again
-        cur.execute(EXISTS[obj["kind"]], dict(obj, schema=schema))
-        if cur.fetchone()[0]:
-            present.append(obj)
+    present = present_objects(cur, schema, objects)
     dropped = [{"kind": o["kind"], "table": o["table"], "name": o.get("name")} for o in present if o["kind"] in KEEPS]
     return down_statements(present, if_exists=True), dropped
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from receiver import receiving
 
 from .conftest import DATABASE, DB_PORT, MANAGED, PROBES, SECRETS, db, fingerprint, lock_record, playbook
 from .test_rollback import assert_release_1, branch, release_1, run_failing  # noqa: F401 - release_1: a fixture
@@ -78,7 +79,8 @@ def test_retries_spent_on_a_lock_held_longer_stop_the_run_and_roll_it_back(relea
     assert holder.opened_at is not None, "the transaction never opened: the deploy did not begin"
     assert f"migrate deploy failed on migration {FIRST}" in out
     assert "canceling statement due to lock timeout" in out
-    assert f"It waited {BUDGET_MS} ms for a lock (lock_timeout) 2 time(s)" in out
+    assert f"It gave up waiting for a lock 2 time(s) (lock_timeout {BUDGET_MS} ms)" in out
+    assert "Not tried again: its 1 retries are spent" in out
     assert f"{FIRST} gave up waiting for a lock after {BUDGET_MS} ms (attempt 1)" in out
     # Both attempts failed whole (one transaction each) and are marked rolled back; release 1 is as it was.
     assert history(FIRST) == [(False, True), (False, True)]
@@ -90,7 +92,14 @@ def test_retries_spent_on_a_lock_held_longer_stop_the_run_and_roll_it_back(relea
 
 def test_a_migration_waiting_for_a_lock_gives_way_to_the_app_and_is_applied_once_the_lock_is_free(release_1):  # noqa: F811
     before = fingerprint()
-    out, holder, probed = run_with_a_long_transaction(12)
+    with receiving() as webhook:
+        out, holder, probed = run_with_a_long_transaction(
+            12, "-e", f"notify_webhook_url=http://127.0.0.1:{webhook.port}/hooks/migrations"
+        )
+    # A run that succeeds says it started and ended, with what it applied.
+    events = [body for _, body in webhook.received]
+    assert [(e["event"], e["outcome"]) for e in events] == [("start", None), ("end", "succeeded")], events
+    assert "27" in events[-1]["text"], events
     assert holder.held_s >= 11, "the transaction was not held through the deploy's first attempts"
     assert f"{FIRST} gave up waiting for a lock after {BUDGET_MS} ms (attempt 1)" in out
     assert "'Applied: 27 migration(s)'" in out

@@ -82,10 +82,9 @@ def test_holds_are_spans_from_first_to_last_sample_per_migration_table_and_mode(
     samples = [
         (10.00, [("customers", "AccessShareLock", None)]),  # Prisma reading, no migration under way
         (10.02, [("customers", "AccessExclusiveLock", "m1"), ("users", "ShareLock", "m1")]),
-        (10.04, [("customers", "AccessExclusiveLock", "m1")]),
-        (10.30, [("customers", "AccessExclusiveLock", "m1")]),
-        (10.32, [("payments", "AccessExclusiveLock", "m2")]),
     ]
+    samples += [(10.04 + i * 0.02, [("customers", "AccessExclusiveLock", "m1")]) for i in range(14)]
+    samples += [(10.32, [("payments", "AccessExclusiveLock", "m2")])]
     holds = pg_lock_trace.summarise(samples, 0.02)
     assert holds[0] == {"migration": "m1", "table": "customers", "mode": "ACCESS EXCLUSIVE", "held_ms": 300}
     assert {(h["migration"], h["table"], h["mode"], h["held_ms"]) for h in holds[1:]} == {
@@ -129,8 +128,8 @@ def _autocommit(conn):
 
 def test_the_longest_hold_is_told_or_that_none_was_over_the_resolution():
     holds = [{"migration": "m1", "table": "customers", "mode": "ACCESS EXCLUSIVE", "held_ms": 60}]
-    assert pg_lock_trace.describe_longest({"holds": holds}) == "60 ms, m1 on customers"
-    assert pg_lock_trace.describe_longest({"holds": [], "resolution_ms": 20}) == (
+    assert pg_lock_trace.describe_longest({"holds": holds, "samples": 9}) == "60 ms, m1 on customers"
+    assert pg_lock_trace.describe_longest({"holds": [], "samples": 9, "resolution_ms": 20}) == (
         "none over 20 ms, the trace's resolution"
     )
 
@@ -168,3 +167,36 @@ def test_the_plan_sums_up_the_locks_that_hold_up_the_app_strongest_first():
         {"statements": [{"locks": [{"table": "customers", "mode": "SHARE"}]}]},
     ]
     assert plan.plan_locked_tables(pending) == {"ACCESS EXCLUSIVE": ["customers"], "SHARE": ["customers", "users"]}
+
+
+def test_a_migration_tried_again_after_a_lock_timeout_takes_its_locks_anew():
+    # Held 40 ms, then the retry's back-off (samples without it), then held 60 ms: the longest span, not 2.1 s.
+    samples = [(10.00 + i * 0.02, [("customers", "AccessExclusiveLock", "m1")]) for i in range(2)]
+    samples += [(11.0, [])]
+    samples += [(12.0 + i * 0.02, [("customers", "AccessExclusiveLock", "m1")]) for i in range(3)]
+    assert pg_lock_trace.summarise(samples, 0.02)[0]["held_ms"] == 60
+
+
+def test_a_trace_that_did_not_run_or_failed_is_said_not_taken_for_none_seen():
+    assert pg_lock_trace.describe_longest({}) == "not traced (migrate_deploy_trace_locks is off)"
+    failed = {"holds": [], "samples": 3, "resolution_ms": 20, "error": "permission denied for pg_locks"}
+    assert pg_lock_trace.describe_longest(failed) == "not traced: permission denied for pg_locks"
+    assert pg_lock_trace.describe_longest({"holds": [], "samples": 0}) == "not traced: no sample was taken"
+
+
+@pytest.mark.parametrize(
+    ("sql", "rule"),
+    [("SET lock_timeout = '30s';\nALTER TABLE customers ADD COLUMN a int;", "session-timeout-setting"),
+     ("SET statement_timeout = 0;", "session-timeout-setting"),
+     ("SET LOCAL lock_timeout = '30s';\nALTER TABLE customers ADD COLUMN a int;", None)],
+)  # fmt: skip
+def test_with_the_lock_budget_a_session_wide_timeout_in_a_migration_warns_and_squawks_advice_is_left_out(sql, rule):
+    tables = {"customers": {"rows": 10, "has_rows": True}}
+    report = lint_migrations([{"name": "20250101000000_m", "sql": sql}], tables=tables, squawk=SQUAWK, lock_budget=True)
+    assert sorted({f["rule"] for f in report["findings"]}) == ([rule] if rule else [])
+
+
+def test_a_migration_with_data_changes_is_not_retried_after_a_lock_timeout():
+    sql = "ALTER TABLE customers ADD COLUMN a int;\nUPDATE customers SET a = 1;"
+    report = lint_migrations([{"name": "20250101000000_m", "sql": sql}], tables={}, squawk=SQUAWK)
+    assert report["migrations"][0]["one_transaction"] is True and report["migrations"][0]["lock_retry"] is False

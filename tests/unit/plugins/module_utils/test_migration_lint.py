@@ -244,8 +244,9 @@ def test_the_sample_releases_27_migrations_are_additive():
     assert len(report["migrations"]) == 27
     assert report["blocking"] == []
     assert all(m["additive"] for m in report["migrations"])
-    # Prisma sets no lock_timeout: the one warning worth reading on a busy production.
+    # Prisma sets no lock_timeout: the one warning worth reading on a busy production, unless the deploy sets it.
     assert {f["rule"] for f in report["advisories"]} == {"require-lock-timeout"}
+    assert all(m["lock_retry"] for m in report["migrations"])
 
 
 # Reproductions, written here, of patterns found in a public project's 163 migrations (issue 15).

@@ -248,9 +248,44 @@ def rollback_hold_reason(failures, stopped):
     )
 
 
+EVENTS = {
+    "start": "Migration run {run_id} started on {database}.",
+    "rollback": "Migration run {run_id} on {database} failed: rolling back.",
+    "end": "Migration run {run_id} on {database} ended: {outcome}. {text}",
+}
+
+
+def notify_body(event, run_id, database, outcome, text, at):
+    """The JSON a webhook receives for a run's event: what happened, never a secret (the database is named
+    user@host:port/db, without its password; the text is the run's own message, as it prints it)."""
+    if event not in EVENTS:
+        raise ValueError("notify_event must be one of %s, not %r" % (", ".join(EVENTS), event))
+    body = {"event": event, "run_id": run_id, "database": database, "outcome": outcome or None, "at": at}
+    body["text"] = EVENTS[event].format(run_id=run_id, database=database, outcome=outcome, text=text or "").strip()
+    return body
+
+
+def notify_end_text(entry):
+    """What the end's notification says after the outcome: the migrations applied, and why it failed."""
+    parts = []
+    if entry.get("migrations"):
+        parts.append("Migrations applied: %d." % len(entry["migrations"]))
+    if entry.get("failure"):
+        parts.append("Failed: %s" % entry["failure"])
+    return " ".join(parts)
+
+
+def notify_slack_text(body):
+    """The line Slack shows for a webhook body."""
+    return body["text"]
+
+
 class FilterModule:
     def filters(self):
         return {
+            "notify_body": notify_body,
+            "notify_end_text": notify_end_text,
+            "notify_slack_text": notify_slack_text,
             "migrate_run_state": migrate_run_state,
             "migrate_run_clear": migrate_run_clear,
             "migrate_rollback_restore": migrate_rollback_restore,

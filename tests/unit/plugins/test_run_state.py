@@ -246,3 +246,21 @@ def test_rollback_yml_keeps_the_lock_only_when_it_failed_with_apps_stopped():
     assert "migration_lock_break=true" in why
     assert rollback_hold_reason(failed, [False, False]) == "", "refused before anything stopped: released"
     assert rollback_hold_reason([], [True]) == "", "succeeded: released"
+
+
+def test_a_notification_says_the_event_the_run_and_the_database_and_no_more():
+    import run_state
+
+    body = run_state.notify_body("start", "20261202_031500", "backend@db:5432/backend", "", "", "2026-12-02T03:15:00")
+    assert body == {"event": "start", "run_id": "20261202_031500", "database": "backend@db:5432/backend",
+                    "outcome": None, "at": "2026-12-02T03:15:00",
+                    "text": "Migration run 20261202_031500 started on backend@db:5432/backend."}  # fmt: skip
+    text = run_state.notify_end_text({"migrations": ["a", "b"], "failure": "deploy failed on migration b"})
+    end = run_state.notify_body("end", "r", "d", "rolled back", text, "t")
+    assert (
+        end["text"]
+        == "Migration run r on d ended: rolled back. Migrations applied: 2. Failed: deploy failed on migration b"
+    )
+    assert run_state.notify_end_text({"migrations": [], "failure": None}) == ""
+    with pytest.raises(ValueError, match="notify_event must be one of start, rollback, end"):
+        run_state.notify_body("gate", "r", "d", "", "", "t")

@@ -1,4 +1,4 @@
-"""Callback plugin: the runbook's migration timeline, printed and written as JSON and Markdown."""
+"""Callback plugin: the runbook's migration timeline, printed and written as JSON, Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ description:
     schema assertion, restart, health gate) from the roles' tasks, and at the end prints the runbook's
     timeline table.
   - Writes the same as JSON and Markdown into the reports folder, with the migrations applied, the backup
-    file and its checksum, the code revisions and how each host was restarted.
+    file and its checksum, the code revisions and how each host was restarted; and as one HTML page with the
+    timeline drawn (one bar per step, placed by when it began and as long as it took), which needs no network.
   - Reads only the facts the roles publish for it; never a task's arguments, so no secret reaches a report.
   - Writes nothing for playbooks that run none of these steps.
 options:
@@ -27,6 +28,7 @@ requirements:
   - enabled in ansible.cfg (callbacks_enabled)
 """
 
+import html
 import json
 import os
 import time
@@ -221,7 +223,9 @@ class CallbackModule(CallbackBase):
             json.dump(report, handle, indent=2, default=str)
         with open(stem + ".md", "w") as handle:
             handle.write(markdown)
-        self._display.display("Report written to %s.{json,md}" % stem)
+        with open(stem + ".html", "w") as handle:
+            handle.write(render_html(report))
+        self._display.display("Report written to %s.{json,md,html}" % stem)
 
     @staticmethod
     def _markdown(report):
@@ -277,3 +281,58 @@ class CallbackModule(CallbackBase):
                 % ("FAILED: %s" % report["rollback_failure"] if report.get("rollback_failure") else "done")
             )
         return "\n".join(lines) + "\n"
+
+
+COLOURS = {"done": "#2e7d32", "failed": "#c62828", "skipped": "#9e9e9e"}
+
+
+def render_html(report, width=720, row=22):
+    """The report as one page: the timeline drawn as bars (SVG, placed by start and duration), the table and
+    the run's facts. Every value escaped; no script or style from elsewhere. Its own script marks each bar
+    the browser laid out (data-drawn), for a test in a real browser to read."""
+    rows = report["timeline"]
+    total = max([report.get("total_s") or 0] + [r["start_s"] + r["duration_s"] for r in rows]) or 1
+    label_w, scale = 240, (width - 240 - 10) / total
+    bars = []
+    for n, r in enumerate(rows):
+        y = n * row
+        bars.append(
+            '<g class="step" data-step="%s" data-status="%s"><text x="0" y="%d">%s</text>'
+            '<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s: %ss, %s</title></rect></g>'
+            % (html.escape(r["step"], quote=True), r["status"], y + row - 7, html.escape(r["step"]),
+               label_w + r["start_s"] * scale, y + 4, max(r["duration_s"] * scale, 1.0), row - 8,
+               COLOURS.get(r["status"], "#555"), html.escape(r["step"]), r["duration_s"], r["status"])
+        )  # fmt: skip
+    facts = [
+        ("Outcome", report["outcome"]),
+        ("Total", "%ss" % report["total_s"]),
+        ("Database", report.get("database")),
+        ("Plan", report.get("plan_fingerprint")),
+        ("Rehearsal", (report.get("rehearsal") or {}).get("longest_exclusive_text")),
+        ("Migrations applied", len(report.get("migrations_applied") or [])),
+        ("Backup", (report.get("backup") or {}).get("file")),
+        ("Root cause", (report.get("failure") or {}).get("msg")),
+    ]
+    table = "".join(
+        "<tr><td>%s</td><td>%ss</td><td>%ss</td><td>%s</td></tr>"
+        % (html.escape(r["step"]), r["start_s"], r["duration_s"], html.escape(r["status"]))
+        for r in rows
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Migration %s: %s</title>'
+        "<style>body{font:14px sans-serif;margin:2em}svg text{font:12px sans-serif}"
+        "td,th{padding:2px 10px;text-align:left}</style></head>"
+        '<body data-outcome="%s"><h1>Migration timeline (%s, %s in %ss)</h1>'
+        '<svg id="timeline" width="%d" height="%d" role="img" aria-label="timeline">%s</svg>'
+        "<dl>%s</dl><table><tr><th>Step</th><th>Began</th><th>Duration</th><th>Status</th></tr>%s</table>"
+        "<script>document.body.dataset.drawn = Array.from(document.querySelectorAll('#timeline rect'))"
+        ".filter(function (r) { var b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0 }).length"
+        "</script></body></html>\n"
+        % (
+            html.escape(report["outcome"]), html.escape(str(report.get("database") or "")),
+            html.escape(report["outcome"], quote=True), html.escape(report["playbook"]), html.escape(report["outcome"]),
+            report["total_s"], width, max(len(rows), 1) * row, "".join(bars),
+            "".join("<dt>%s</dt><dd>%s</dd>" % (k, html.escape(str(v))) for k, v in facts if v not in (None, "")),
+            table,
+        )
+    )  # fmt: skip

@@ -174,8 +174,10 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
     lock = re.search(r"^\| Take migration lock \| ([\d.]+)s \| done \|$", out, re.M)
     assert lock and float(lock.group(1)) < 10, lock
     assert re.search(r"^\| Release migration lock \| [\d.]+s \| done \|$", out, re.M)
-    saved = re.search(r"Report written to (\S+)\.\{json,md\}", out).group(1)
+    saved = re.search(r"Report written to (\S+)\.\{json,md,html\}", out).group(1)
     report = json.loads(Path(saved + ".json").read_text())
+    page = Path(saved + ".html").read_text()  # opened in Chromium by tests/unit/plugins/test_report_html.py
+    assert page.count('<g class="step"') == len(report["timeline"]) and 'data-outcome="succeeded"' in page
     assert report["outcome"] == "succeeded"
     assert len(report["migrations_applied"]) == 27
     assert report["database"] == TARGET
@@ -184,7 +186,7 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
         "sandbox-systemd": "systemd",
         "sandbox-docker": "docker",
     }
-    text = json.dumps(report)
+    text = json.dumps(report) + page
     assert not [name for name, value in SECRETS.items() if value in text]
 
 

@@ -100,7 +100,10 @@ def test_a_rehearsal_that_fails_on_real_data_stops_the_run_with_production_untou
     assert events[-1]["outcome"] == "rolled back" and CHECK_PAYMENT in events[-1]["text"], events
     assert {e["database"] for e in events} == {TARGET}
     assert [path for path, _ in slack.received] == ["/services/hooks/incoming-webhook?token=sandbox-token"] * 3
-    assert [body["attachments"][0]["text"] for _, body in slack.received] == [e["text"] for e in events]
+    # Slack's text: the message's own for the start (colour normal), an attachment's (red) for the others.
+    said = [body.get("text") or body["attachments"][0]["text"] for _, body in slack.received]
+    assert said == [e["text"] for e in events]
+    assert [body["attachments"][0]["color"] for _, body in slack.received[1:]] == ["danger", "danger"]
     assert slack.received[0][1]["channel"] == "#deploys"
     sent = json.dumps(webhook.received + slack.received)
     assert not [name for name, value in SECRETS.items() if str(value) in sent], "a secret was sent"

@@ -174,9 +174,21 @@ def migration_tree_problems(paths, allow_near_duplicates=(), migrations=None):
     return prisma_migrations.tree_problems(paths, allow_near_duplicates=allow_near_duplicates, migrations=migrations)
 
 
+def backup_offsite_expired(keys, prefix, keep):
+    """The off-site objects to delete: every dump directly under `prefix` (backup_<UTC time>.dump, so by name is
+    oldest first) but the newest `keep`, each with its .sha256. Anything else under the prefix is not ours: kept."""
+    if int(keep) < 1:
+        raise AnsibleFilterError("backup_offsite_keep is %s: keep at least the dump just sent (1 or more)." % keep)
+    dumps = sorted(k for k in keys if re.fullmatch(re.escape(prefix) + r"backup_[0-9_]+\.dump", k))
+    expired = dumps[: -int(keep)]
+    present = set(keys)
+    return [name for dump in expired for name in (dump, dump + ".sha256") if name in present]
+
+
 class FilterModule:
     def filters(self):
         return {
+            "backup_offsite_expired": backup_offsite_expired,
             "dotenv": dotenv,
             "missing_env": missing_env,
             "prisma_url_variables": prisma_datasource.url_variables,

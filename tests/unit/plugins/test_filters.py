@@ -80,3 +80,18 @@ def test_a_dotenv_file_reads_as_prismas_cli_reads_it():
     assert values["LITERAL"] == "${DB_USER}"
     assert values["UNQUOTED"] == "x", "a # ends an unquoted value"
     assert values["EMPTY"] == ""
+
+
+def test_off_site_retention_deletes_the_oldest_dumps_with_their_checksums_and_nothing_else():
+    prefix = "prisma-migrate/db-1/"
+    keys = [prefix + k for k in ("backup_20261130_010000.dump", "backup_20261130_010000.dump.sha256",
+                                 "backup_20261120_010000.dump", "backup_20261125_010000.dump", "notes.txt",
+                                 "sub/backup_20261101_010000.dump")]  # fmt: skip
+    # The 20261125 dump has no checksum beside it: only what is there is deleted.
+    assert filters.backup_offsite_expired(keys, prefix, 1) == [
+        prefix + "backup_20261120_010000.dump",
+        prefix + "backup_20261125_010000.dump",
+    ]
+    assert filters.backup_offsite_expired(keys, prefix, 3) == []
+    with pytest.raises(filters.AnsibleFilterError, match="keep at least the dump just sent"):
+        filters.backup_offsite_expired(keys, prefix, 0)

@@ -9,17 +9,20 @@ Every command is one playbook; the CLI adds progress and the report, never logic
     prisma-migrate sandbox up|down    ansible-playbook playbooks/sandbox_{up,down}.yml -i inventories/sandbox
 
 Options after the environment go to ansible-playbook as they are (-e approve=..., --vault-password-file ...,
---limit ...). The exit code is 0 only when the playbook succeeded.
+--limit ...); --ask-vault-pass asks here and hands the answer to ansible-runner, which has no terminal. The exit
+code is 0 only when the playbook succeeded.
+
+Runner's artifacts (job events, stdout) are kept, the newest 20 runs, under <data>/runner/artifacts; backups and
+reports go under <data>/backups and <data>/reports. <data> is $PRISMA_MIGRATE_DATA_DIR, else the project folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +40,32 @@ def project_dir() -> Path:
         if candidate and (Path(candidate) / "playbooks" / "migrate.yml").is_file():
             return Path(candidate).resolve()
     sys.exit("prisma-migrate: no playbooks/migrate.yml here; run from the project folder or set PRISMA_MIGRATE_PROJECT")
+
+
+def data_dir(project: Path) -> Path:
+    """Where backups, reports and runner's artifacts go: $PRISMA_MIGRATE_DATA_DIR (persistent storage under AWX),
+    else the project folder."""
+    return Path(os.environ.get("PRISMA_MIGRATE_DATA_DIR") or project)
+
+
+def report_dir(project: Path) -> Path:
+    """The report callback's folder: $MIGRATION_REPORT_DIR, relative to the data folder, else <data>/reports."""
+    return data_dir(project) / os.environ.get("MIGRATION_REPORT_DIR", "reports")
+
+
+VAULT_ASK = ("--ask-vault-pass", "--ask-vault-password", "-J")
+
+
+def vault_password(extra: list[str]) -> tuple[list[str], dict]:
+    """--ask-vault-pass asked here (from the terminal, or a line of stdin when there is none), for runner to answer
+    ansible-playbook's prompt with: runner's process has no terminal to ask on."""
+    if not any(a in VAULT_ASK for a in extra):
+        return extra, {}
+    if sys.stdin.isatty():
+        password = getpass.getpass("Vault password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    return extra, {r"^Vault password:\s*?$": password}
 
 
 class Progress:
@@ -76,28 +105,29 @@ class Progress:
 def run(playbook: str, inventory: str, extra: list[str], project: Path) -> int:
     import ansible_runner
 
+    extra, passwords = vault_password(extra)
     progress = Progress()
     started = time.time()
-    private = Path(tempfile.mkdtemp(prefix="prisma-migrate-runner-"))
-    try:
-        # ansible-runner sets its own callback path in the environment, which hides ansible.cfg's: name ours again.
-        env = {
-            "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
-            "ANSIBLE_CALLBACK_PLUGINS": str(project / "plugins" / "callback"),
-        }
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            project_dir=str(project),
-            playbook=str(project / "playbooks" / playbook),
-            inventory=str(project / "inventories" / inventory),
-            cmdline=" ".join(_quote(a) for a in extra) or None,
-            envvars=env,
-            event_handler=progress,
-            quiet=True,
-        )
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
-    for report in sorted((project / "reports").glob("migration-*.md")):
+    private = data_dir(project) / "runner"
+    private.mkdir(parents=True, exist_ok=True)
+    # ansible-runner sets its own callback path in the environment, which hides ansible.cfg's: name ours again.
+    env = {
+        "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
+        "ANSIBLE_CALLBACK_PLUGINS": str(project / "plugins" / "callback"),
+    }
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(project),
+        playbook=str(project / "playbooks" / playbook),
+        inventory=str(project / "inventories" / inventory),
+        cmdline=" ".join(_quote(a) for a in extra) or None,
+        envvars=env,
+        passwords=passwords,
+        event_handler=progress,
+        rotate_artifacts=20,
+        quiet=True,
+    )
+    for report in sorted(report_dir(project).glob("migration-*.md")):
         if report.stat().st_mtime >= started:
             print("\n" + report.read_text(), end="")
     for host, task, message in progress.failed:
@@ -105,6 +135,7 @@ def run(playbook: str, inventory: str, extra: list[str], project: Path) -> int:
     ok = runner.status == "successful" and runner.rc == 0
     verdict = "succeeded" if ok else "FAILED"
     print(f"prisma-migrate: {playbook} {verdict} ({runner.status}, rc {runner.rc})")
+    print(f"prisma-migrate: runner's artifacts: {runner.config.artifact_dir}")
     return 0 if ok else (runner.rc or 1)
 
 

@@ -17,7 +17,10 @@ description:
   - Writes nothing for playbooks that run none of these steps.
 options:
   report_dir:
-    description: Folder for the reports. Relative paths are taken from the project folder (above C(playbooks/)).
+    description:
+      - Folder for the reports. Relative paths are taken from E(PRISMA_MIGRATE_DATA_DIR) when it is set
+        (persistent storage under AWX, where the project folder is short-lived), else from the project folder
+        (above C(playbooks/)).
     default: reports
     env:
       - name: MIGRATION_REPORT_DIR
@@ -216,7 +219,7 @@ class CallbackModule(CallbackBase):
         self._display.display("\n" + markdown)
         folder = self.get_option("report_dir")
         if not os.path.isabs(folder):
-            folder = os.path.join(self.base_dir, folder)
+            folder = os.path.join(os.environ.get("PRISMA_MIGRATE_DATA_DIR") or self.base_dir, folder)
         os.makedirs(folder, exist_ok=True)
         stem = os.path.join(folder, "migration-%s" % datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
         with open(stem + ".json", "w") as handle:

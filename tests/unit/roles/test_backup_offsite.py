@@ -75,7 +75,8 @@ def play(tmp_path, endpoint, bucket, name, digest, **extra):
         "backup_offsite_access_key": ACCESS, "backup_offsite_secret_key": SECRET,
         "backup_offsite_prefix": "prisma-migrate/db-1/", **extra,
     }  # fmt: skip
-    return run(["ansible-playbook", "-i", "localhost,", str(path), "-e", json.dumps(args)])
+    env = {"PRISMA_MIGRATE_DATA_DIR": str(tmp_path / "data")}
+    return run(["ansible-playbook", "-i", "localhost,", str(path), "-e", json.dumps(args)], env_extra=env)
 
 
 def keys(client, bucket):
@@ -108,6 +109,8 @@ def test_a_verified_dump_is_sent_read_back_and_the_oldest_are_pruned(tmp_path, s
     assert "Assert the bucket holds the same dump" in result.stdout
     assert "[DEPRECATION WARNING]" not in result.stdout + result.stderr
     assert SECRET not in result.stdout
+    # The run's report went to the persistent data folder, not beside the playbook.
+    assert len(list((tmp_path / "data" / "reports").glob("migration-*.html"))) == 1
 
 
 def test_a_bucket_that_is_not_there_fails_naming_it_and_changes_nothing(tmp_path, s3):

@@ -75,6 +75,7 @@ class Progress:
         self.out = out
         self.started = time.monotonic()
         self.failed = []
+        self.running = {}
 
     def say(self, text):
         elapsed = int(time.monotonic() - self.started)
@@ -85,6 +86,12 @@ class Progress:
         data = event.get("event_data") or {}
         if kind == "playbook_on_play_start":
             self.say(f"== {data.get('play', '')}")
+        elif kind == "runner_on_start":
+            self.running[data.get("host")] = (data.get("task", ""), time.monotonic())
+        elif kind == "runner_on_async_poll" and data.get("host") in self.running:
+            # The poll's own task is async_status: the host's task is the one it last started.
+            task, begun = self.running[data["host"]]
+            self.say(f"   {data['host']}: {task} still running, {int(time.monotonic() - begun)} s")
         elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
             host, task, res = data.get("host", "?"), data.get("task", ""), data.get("res") or {}
             ignored = data.get("ignore_errors")

@@ -95,6 +95,7 @@ class CallbackModule(CallbackBase):
         self.started = time.time()
         self.base_dir = os.getcwd()
         self.task_start = {}
+        self.running = {}
         self.in_rollback = False
 
     def v2_playbook_on_start(self, playbook):
@@ -131,6 +132,17 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self.task_start[task._uuid] = time.time()
+
+    def v2_runner_on_start(self, host, task):
+        self.running[host.get_name()] = (task.get_name(), time.time())
+
+    def v2_runner_on_async_poll(self, result):
+        # The stdout callback says only that a long step (async) has not finished: say for how long it has run.
+        # The poll's own task is async_status: the host's task is the one it last started.
+        host = result._host.get_name()
+        if host in self.running:
+            name, started = self.running[host]
+            self._display.display("%s: %s still running, %d s" % (host, name, time.time() - started))
 
     def _record(self, result, status):
         host = result._host.get_name()

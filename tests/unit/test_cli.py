@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
-from conftest import VENV_BIN, run
+from conftest import ROOT, VENV_BIN, run
 
 PASSWORD = "correct-horse-battery"  # noqa: S105 (the test vault's own)
 STATUS = """
@@ -18,6 +19,13 @@ STATUS = """
     - name: Say whether the vaulted token was read.
       ansible.builtin.debug:
         msg: "vaulted token read: {{ health_token | length }} characters"
+
+    - name: Take a while, as pg_dump does.
+      ansible.builtin.command: sleep 4
+      async: 60
+      poll: 1
+      changed_when: false
+      when: slow | default(false) | bool
 """
 
 
@@ -68,3 +76,18 @@ def test_a_wrong_vault_password_fails_at_once_instead_of_waiting(project):
     assert "prisma-migrate: status.yml FAILED" in result.stdout
     assert "Failed on localhost" in result.stdout and "Decryption failed" in result.stdout
     assert "not-the-pass-0451" not in result.stdout
+
+
+def test_a_long_step_says_how_long_it_has_run_in_the_cli_and_in_ansible_playbook(project):
+    result = cli(project, "status", "t", "--ask-vault-pass", "-e", "slow=true", password=PASSWORD)
+    assert result.returncode == 0, result.stdout[-3000:]
+    said = r"localhost: Take a while, as pg_dump does. still running, \d+ s$"
+    assert re.search(r"^\[00:\d\d\]    " + said, result.stdout, re.M)
+    # ansible-playbook with the project's own settings: the report callback says it.
+    direct = run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(project / "inventories" / "t"), "--ask-vault-pass",
+         "-e", "slow=true", str(project / "playbooks" / "status.yml")],
+        env_extra={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, input=PASSWORD + "\n", timeout=180,
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stdout[-3000:]
+    assert re.search("^" + said, direct.stdout, re.M)

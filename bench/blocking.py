@@ -21,6 +21,7 @@ class Holder:
     def __init__(self, connect: dict, table: str, seconds: float, when=None):
         self.connect, self.table, self.seconds, self.when = connect, table, seconds, when
         self.opened_at = self.closed_at = None
+        self.errors: list[str] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._hold, daemon=True)
 
@@ -28,9 +29,16 @@ class Holder:
         self._thread.start()
         return self
 
+    def _ready(self) -> bool:
+        try:
+            return self.when is None or bool(self.when())
+        except psycopg2.Error as exc:  # a loaded server refusing a connection is no answer yet: ask again
+            self.errors.append(str(exc).strip())
+            return False
+
     def _hold(self):
         deadline = time.monotonic() + 300
-        while self.when is not None and not self.when():
+        while not self._ready():
             if time.monotonic() > deadline or self._done.wait(0.05):
                 return
         conn = psycopg2.connect(**self.connect)

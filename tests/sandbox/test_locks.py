@@ -57,6 +57,8 @@ def run_with_a_long_transaction(seconds: float, *args: str, expect_rc: int = 0):
         result = playbook("migrate.yml", "-e", "rehearsal_enabled=false", *args, expect_rc=expect_rc)
     holder.stop()
     out = " ".join((result.stdout + result.stderr).split())
+    # A test whose transaction never opened proves nothing about the budget.
+    assert holder.opened_at is not None, f"the long transaction never opened ({holder.errors[-3:]}): {out[-2000:]}"
     probed = prober.summary()
     PROBES.append(dict(probed, held_s=holder.held_s, retries=out.count("gave up waiting for a lock after")))
     return out, holder, probed

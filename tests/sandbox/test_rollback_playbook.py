@@ -83,15 +83,25 @@ def test_undo_refuses_to_drop_a_table_that_holds_rows(migrated):
     assert lock_record() is None
 
 
+def wait_for_session(query: str, timeout: float = 60) -> None:
+    """Until a session other than ours runs `query` on the database server (started in the background)."""
+    deadline = time.monotonic() + timeout
+    count = f"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%{query}%' AND pid <> pg_backend_pid()"
+    while as_postgres(f'{SUPERUSER_PSQL} -tAc "{count}"').stdout.strip() in ("", "0"):
+        assert time.monotonic() < deadline, f"no session ran {query} within {timeout} s"
+        time.sleep(0.5)
+
+
 def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_new_schema(migrated):
     # A superuser's session (a person's psql, say) holds the database: the tool may not end it, waits, then stops.
+    # It sleeps until killed below, however long the rollback takes to reach the swap on a loaded machine.
     holder = subprocess.Popen(
         ["podman", "exec", container(DB_SERVER), "su", "postgres", "-c",
-         f"{SUPERUSER_PSQL} -d backend -c 'SELECT pg_sleep(60)'"],
+         f"{SUPERUSER_PSQL} -d backend -c 'SELECT pg_sleep(600)'"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(2)
+        wait_for_session("pg_sleep(600)")
         backup = migrated["backup"].rsplit("/", 1)[1]
         result = playbook(
             "rollback.yml", "-e", f"rollback_backup={backup}", "-e", "rollback_app_version=v1",
@@ -100,7 +110,7 @@ def test_a_restore_a_session_of_another_role_holds_up_puts_no_old_code_on_the_ne
     finally:
         holder.kill()
         as_postgres(f"{SUPERUSER_PSQL} -qc \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()\"")  # fmt: skip
+                    " WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()\"")  # fmt: skip
     said = out(result)
     assert "Still connected after 5s: postgres (pid " in said, said[-3000:]
     assert "The live database is unchanged" in said

@@ -7,11 +7,14 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The collection (prismaguard.migrate) in place, for the benchmarks that read its module_utils.
+sys.path.insert(0, str(ROOT / "collections"))
 RESULTS = ROOT / "bench" / "results"
 
 

@@ -27,11 +27,9 @@ from pathlib import Path
 
 import psycopg2
 import yaml
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_lint import lint_migrations
 from common import ROOT, play, read_report, save, table
 from psycopg2 import sql
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-from migration_lint import lint_migrations  # noqa: E402
 
 PROJECTS = yaml.safe_load((ROOT / "bench" / "corpus.yml").read_text())
 ORIGIN = ROOT / ".sandbox" / "git" / "backend.git"

@@ -117,11 +117,7 @@ def run(playbook: str, inventory: str, extra: list[str], project: Path) -> int:
     started = time.time()
     private = data_dir(project) / "runner"
     private.mkdir(parents=True, exist_ok=True)
-    # ansible-runner sets its own callback path in the environment, which hides ansible.cfg's: name ours again.
-    env = {
-        "ANSIBLE_CONFIG": str(project / "ansible.cfg"),
-        "ANSIBLE_CALLBACK_PLUGINS": str(project / "plugins" / "callback"),
-    }
+    env = {"ANSIBLE_CONFIG": str(project / "ansible.cfg")}
     runner = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(project),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# The collection (prismaguard.migrate) in place: its plugins import their module_utils by the collection's name.
+sys.path.insert(0, str(ROOT / "collections"))
 VENV_BIN = ROOT / ".venv" / "bin"
 # The sandbox the sandbox tests run against (bin/test runs some of them against inventories/sandbox-do).
 SANDBOX_INVENTORY = ROOT / os.environ.get("SANDBOX_INVENTORY", "inventories/sandbox")

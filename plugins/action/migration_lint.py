@@ -9,13 +9,9 @@ documentation and the same code for a run without this plugin.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 from ansible.plugins.action import ActionBase
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-import migration_lint  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import migration_lint
 
 
 class ActionModule(ActionBase):
@@ -24,7 +20,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, params = self.validate_argument_spec(argument_spec=migration_lint.ARGUMENT_SPEC)
+        _unused, params = self.validate_argument_spec(argument_spec=migration_lint.ARGUMENT_SPEC)
         # Plain types, as a module gets them: Ansible tags its strings, and pglast parses only str.
         params = json.loads(json.dumps(params))
         try:

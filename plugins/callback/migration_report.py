@@ -114,12 +114,12 @@ class CallbackModule(CallbackBase):
         while node is not None:
             role = getattr(node, "_role", None)
             if role is not None:
-                names.append(role.get_name())
+                names.append(role.get_name(include_role_fqcn=False))
             node = getattr(node, "_parent", None)
         return names
 
     def _step(self, task):
-        role = task._role.get_name() if task._role else None
+        role = task._role.get_name(include_role_fqcn=False) if task._role else None
         if role and "rehearsal" in self._included_by(task):
             role = "rehearsal"  # the copy's deploy and assertion are the rehearsal's, not production's
         # Entry points (tasks_from) that are steps of their own, argument validation included.

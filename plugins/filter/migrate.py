@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ansible.errors import AnsibleFilterError
 
 # The URL and .env logic lives with the modules; controller-side plugins reuse it.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-import migration_sql  # noqa: E402
-import prisma_datasource  # noqa: E402
-import prisma_migrations  # noqa: E402
-from dotenv_file import dotenv  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import (
+    migration_sql,
+    prisma_datasource,
+    prisma_migrations,
+)
+from ansible_collections.prismaguard.migrate.plugins.module_utils.dotenv_file import dotenv
 
 
 def missing_env(values, required):

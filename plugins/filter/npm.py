@@ -44,7 +44,7 @@ def _objects(batch: str) -> list:
     decoder = json.JSONDecoder()
     found, at = [], 0
     while at < len(batch):
-        header, _, rest = batch[at:].partition("\n")
+        header, _unused, rest = batch[at:].partition("\n")
         at += len(header) + 1
         if not header.strip():
             continue

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-from pg_lock_trace import BLOCKING, describe_longest, longest, untraced  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_lock_trace import (
+    BLOCKING,
+    describe_longest,
+    longest,
+    untraced,
+)
 
 
 def _size(value):
@@ -197,7 +199,7 @@ def plan_hand_applied(found, baseline=False):
     """The sentences of pending migrations applied by hand that stop the plan (prisma_migrate_info's
     hand_applied); with the baseline on, those whose objects are all there go on to the status step, which
     checks them against the migration and marks them applied."""
-    return [state["problem"] for _, state in sorted(found.items()) if not (baseline and state["complete"])]
+    return [state["problem"] for _unused, state in sorted(found.items()) if not (baseline and state["complete"])]
 
 
 def plan_data_msg(data, rehearsal=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.prisma_migrations import (
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_migrations import (
     HISTORY_QUERY,
     classify,
     connection_params,

@@ -136,23 +136,25 @@ def compare(expect, actual):
         indexes = actual["indexes"].get(table, [])
         for want in spec.get("indexes") or []:
             if isinstance(want, str):
-                ok = any(name == want for name, _, _ in indexes)
+                ok = any(name == want for name, _unused, _unused in indexes)
                 label = want
             else:
                 cols = list(want["columns"])
-                ok = any(c == cols and (not want.get("unique") or u) for _, u, c in indexes)
+                ok = any(c == cols and (not want.get("unique") or u) for _unused, u, c in indexes)
                 label = "%s(%s)%s" % ("unique " if want.get("unique") else "", ", ".join(cols), "")
             if not ok:
                 miss(table, "index", label, "present", "missing", "- index on %s: %s missing" % (table, label))
         fks = actual["foreign_keys"].get(table, [])
         for want in spec.get("foreign_keys") or []:
             if isinstance(want, str):
-                ok = any(name == want for name, _, _, _ in fks)
+                ok = any(name == want for name, _unused, _unused, _unused in fks)
                 label = want
             else:
                 ref_table, ref_cols = parse_reference(want["references"])
                 cols = list(want["columns"])
-                ok = any(c == cols and r == ref_table and (ref_cols is None or rc == ref_cols) for _, r, c, rc in fks)
+                ok = any(
+                    c == cols and r == ref_table and (ref_cols is None or rc == ref_cols) for _unused, r, c, rc in fks
+                )
                 label = "(%s) -> %s" % (", ".join(cols), want["references"])
             if not ok:
                 miss(

@@ -35,3 +35,22 @@ def instances(processes, name):
             }
         )
     return found
+
+
+def read(module, name):
+    """One app's instances as `pm2 jlist` shows them, run by the module's user; fails the module naming why."""
+    rc, out, err = module.run_command([module.params["executable"], "jlist"], cwd=module.params["chdir"])
+    if rc != 0:
+        module.fail_json(msg="pm2 jlist failed (rc %d): %s" % (rc, err.strip()[-300:]))
+    try:
+        return instances(parse_jlist(out), name)
+    except ValueError as exc:
+        module.fail_json(msg="%s" % exc)
+
+
+def all_online(found):
+    return bool(found) and all(i["status"] == "online" for i in found)
+
+
+def all_stopped(found):
+    return all(i["status"] == "stopped" for i in found)

@@ -70,7 +70,7 @@ def connection_params(database_url):
         return params, schema
     # User and password as a URL parser reads them (at the last "@", as Prisma does; libpq splits at the
     # first), the hosts, ports, database and arguments by libpq.
-    userinfo, _, hosts = parts.netloc.rpartition("@")
+    userinfo, _unused, hosts = parts.netloc.rpartition("@")
     user, has_password, password = userinfo.partition(":")
     while True:
         query = urlencode(kept, quote_via=quote)
@@ -80,7 +80,7 @@ def connection_params(database_url):
             break
         except Exception as exc:  # psycopg2.ProgrammingError: what libpq said
             unknown = UNKNOWN_PARAMETER.search(str(exc))
-            if not unknown or unknown.group(1) not in {key for key, _ in kept}:
+            if not unknown or unknown.group(1) not in {key for key, _unused in kept}:
                 said = str(exc).strip()
                 if password:  # libpq quotes the token it could not read: it may be the password
                     said = said.replace(password, "********")
@@ -161,7 +161,7 @@ def near_duplicates(names, contents=None):
         match = MIGRATION_NAME.match(name)
         if match:
             by_suffix.setdefault(match.group(2), []).append(name)
-    groups = [sorted(group) for _, group in sorted(by_suffix.items()) if len(group) > 1]
+    groups = [sorted(group) for _unused, group in sorted(by_suffix.items()) if len(group) > 1]
     if contents is None:
         return groups
 

@@ -30,7 +30,7 @@ options:
     description:
       - The live database's tables, each with C(name), C(rows) (the planner's estimate) and C(has_rows),
         and optionally C(columns) (name to type, as C(format_type) names it) and C(indexes) (name to
-        C(unique), C(columns) and C(covered_by)), as M(preflight_host_info) returns them.
+        C(unique), C(columns) and C(covered_by)), as M(prismaguard.migrate.preflight_host_info) returns them.
       - A table not listed is assumed to hold rows. A column type change or an index drop the database does not
         describe blocks as if it could lose data.
     type: list
@@ -75,16 +75,21 @@ attributes:
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - pglast
   - squawk-cli
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Lint the pending migrations.
-  migration_lint:
+  prismaguard.migrate.migration_lint:
     migrations: "{{ sources.migrations | selectattr('name', 'in', pending) }}"
     tables: "{{ table_stats }}"
     allow: [20251204_drop_legacy_kyc]
@@ -133,7 +138,7 @@ data_checks:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.migration_lint import ARGUMENT_SPEC, lint_params
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_lint import ARGUMENT_SPEC, lint_params
 
 
 def main():

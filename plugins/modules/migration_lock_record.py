@@ -95,13 +95,19 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Take the lock, or read who holds it.
-  migration_lock_record:
+  prismaguard.migrate.migration_lock_record:
     database_url: "{{ preflight_database_url }}"
     maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
@@ -110,7 +116,7 @@ EXAMPLES = r"""
   register: lock
 
 - name: Renew the lease, recording what to undo from here on.
-  migration_lock_record:
+  prismaguard.migrate.migration_lock_record:
     database_url: "{{ preflight_database_url }}"
     maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
@@ -118,7 +124,7 @@ EXAMPLES = r"""
     record_state: {stage: deploy, backup: /var/backups/prisma-migrate/backend_20261130.dump}
 
 - name: Release the lock if this run holds it.
-  migration_lock_record:
+  prismaguard.migrate.migration_lock_record:
     database_url: "{{ preflight_database_url }}"
     maintenance_db: defaultdb
     run_id: "{{ preflight_run_id }}"
@@ -158,7 +164,7 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, psycopg2
 
 RECORD = "holder.json"
 STAMP = "%Y-%m-%dT%H:%M:%SZ"

@@ -53,16 +53,22 @@ attributes:
     details: The restore check is skipped in check mode.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2, when O(database_url) is set
   - pg_restore on the host
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Verify the backup before any change is made.
-  pg_backup_verify:
+  prismaguard.migrate.pg_backup_verify:
     path: /var/backups/backend/backup_20251204_101500.dump
     database_url: "{{ app_env.DATABASE_URL }}"
     restore_check: true
@@ -105,15 +111,15 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.pg_dump_archive import (
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_dump_archive import (
     LIVE_TABLES_QUERY,
     missing_from_dump,
     read_checksum_file,
     sha256_file,
     toc_tables,
 )
-from ansible.module_utils.prisma_migrations import redact
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_migrations import redact
 
 if psycopg2 is not None:
     from psycopg2 import sql
@@ -210,7 +216,7 @@ class Verifier:
                 )
             self.ok("tables", "every live table of %s is in the dump" % self.db.target)
 
-        rc, _, err = self.module.run_command([self.p["pg_restore"], "--file", os.devnull, path])
+        rc, _unused, err = self.module.run_command([self.p["pg_restore"], "--file", os.devnull, path])
         if rc != 0:
             self.fail(
                 "full_read",
@@ -235,7 +241,7 @@ class Verifier:
             with admin.cursor() as cur:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
             try:
-                rc, _, err = self.module.run_command(
+                rc, _unused, err = self.module.run_command(
                     [self.p["pg_restore"], "--exit-on-error", "--no-owner", "--no-acl", "--dbname", scratch, path],
                     environ_update=self.db.libpq_env(scratch),
                 )

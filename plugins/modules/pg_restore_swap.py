@@ -31,7 +31,6 @@ options:
     description: The archive's expected sha256. Checked before anything else; a mismatch changes nothing.
     type: str
   database_url:
-    description: The live database (a Prisma C(DATABASE_URL) is fine).
     type: str
     required: true
   keep_as:
@@ -76,16 +75,22 @@ attributes:
     details: Checks the archive and its checksum and reports what it would do; creates, renames and restores nothing.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2
   - pg_restore on the host
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Put the verified backup back in place of the live database.
-  pg_restore_swap:
+  prismaguard.migrate.pg_restore_swap:
     path: /var/backups/prisma-migrate/backup_20251204_101500.dump
     sha256: "{{ backup_result.sha256 }}"
     database_url: "{{ app_env.DATABASE_URL }}"
@@ -127,8 +132,8 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.pg_dump_archive import LIVE_TABLES_QUERY, sha256_file
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_dump_archive import LIVE_TABLES_QUERY, sha256_file
 
 if psycopg2 is not None:
     from psycopg2 import sql
@@ -178,7 +183,7 @@ def carry_over(cur, source, target):
     cur.execute(SETTINGS_QUERY, (source,))
     statements = []
     for (setting,) in cur.fetchall():
-        name, _, value = setting.partition("=")
+        name, _unused, value = setting.partition("=")
         statements.append(
             sql.SQL("ALTER DATABASE {} SET {} = {}").format(sql.Identifier(target), sql.SQL(name), sql.Literal(value))
         )
@@ -257,7 +262,7 @@ def main():
         cmd = [p["pg_restore"], "--exit-on-error", "--dbname", scratch, p["path"]]
         if p["no_owner"]:
             cmd.insert(1, "--no-owner")
-        rc, _, err = module.run_command(cmd, environ_update=db.libpq_env(scratch))
+        rc, _unused, err = module.run_command(cmd, environ_update=db.libpq_env(scratch))
         if rc != 0:
             with admin.cursor() as cur:
                 cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))

@@ -16,7 +16,6 @@ description:
   - Fails with a readable diff when anything declared is missing or different; never changes anything.
 options:
   database_url:
-    description: The database to read (a Prisma C(DATABASE_URL) is fine; its C(schema) parameter is used).
     type: str
     required: true
   expect:
@@ -36,15 +35,21 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Assert the verification service's tables after the migration.
-  pg_schema_assert:
+  prismaguard.migrate.pg_schema_assert:
     database_url: "{{ app_env.DATABASE_URL }}"
     expect:
       tables:
@@ -80,8 +85,8 @@ checked:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.pg_schema import (
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_schema import (
     COLUMNS_QUERY,
     FOREIGN_KEYS_QUERY,
     INDEXES_QUERY,

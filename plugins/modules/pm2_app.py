@@ -25,10 +25,10 @@ options:
       - C(reloaded) and C(restarted) always act; C(restarted) also starts instances that were stopped.
       - C(stopped) stops every instance, and changes nothing when all are stopped already (a rollback
         stops the app before it restores the database).
-      - C(info) only reports.
+      - M(prismaguard.migrate.pm2_app_info) reads the instances without acting.
     type: str
-    choices: [started, reloaded, restarted, stopped, info]
-    default: info
+    choices: [started, reloaded, restarted, stopped]
+    required: true
   ecosystem:
     description: The ecosystem file to start the app from, relative to O(chdir). Needed for O(state=started).
     type: str
@@ -53,13 +53,18 @@ attributes:
     details: Reports the change it would make without making it.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Reload the backend without downtime.
-  pm2_app:
+  prismaguard.migrate.pm2_app:
     name: backend
     state: reloaded
     chdir: /srv/backend
@@ -88,25 +93,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pm2 import instances, parse_jlist
-
-
-def read(module, name):
-    rc, out, err = module.run_command([module.params["executable"], "jlist"], cwd=module.params["chdir"])
-    if rc != 0:
-        module.fail_json(msg="pm2_app: pm2 jlist failed (rc %d): %s" % (rc, err.strip()[-300:]))
-    try:
-        return instances(parse_jlist(out), name)
-    except ValueError as exc:
-        module.fail_json(msg="pm2_app: %s" % exc)
-
-
-def all_online(found):
-    return bool(found) and all(i["status"] == "online" for i in found)
-
-
-def all_stopped(found):
-    return all(i["status"] == "stopped" for i in found)
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pm2 import all_online, all_stopped, read
 
 
 def done(module, changed, found):
@@ -117,7 +104,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            state=dict(type="str", default="info", choices=["started", "reloaded", "restarted", "stopped", "info"]),
+            state=dict(type="str", required=True, choices=["started", "reloaded", "restarted", "stopped"]),
             ecosystem=dict(type="str"),
             chdir=dict(type="path"),
             update_env=dict(type="bool", default=True),
@@ -131,7 +118,7 @@ def main():
     name, state = p["name"], p["state"]
     found = read(module, name)
 
-    if state == "info" or (state == "started" and found) or (state == "stopped" and all_stopped(found)):
+    if (state == "started" and found) or (state == "stopped" and all_stopped(found)):
         done(module, False, found)
     if state != "started" and not found:
         module.fail_json(msg="pm2_app: PM2 has no app named %s to %s. Start it first." % (name, state[:-2]))

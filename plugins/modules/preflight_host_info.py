@@ -22,8 +22,8 @@ description:
   - With O(database=true), also reads the database the C(.env) gives migrations (the direct URL when the
     schema names one, else C(DATABASE_URL)), which proves this host reaches it. The migration state of the
     code as it is checked out (its migration folders compared
-    with C(_prisma_migrations), as M(prisma_migrate_info) does without Prisma). The database's size, and
-    each table with the planner's row estimate and whether it holds any row.
+    with C(_prisma_migrations), as M(prismaguard.migrate.prisma_migrate_info) does without Prisma). The
+    database's size, and each table with the planner's row estimate and whether it holds any row.
   - With O(backup_dir), reads the free bytes on the filesystem that folder is on, or would be made on (the
     nearest existing parent), so preflight needs to create nothing.
   - One call instead of one per check. Each module call costs a round trip over SSH, and preflight runs on
@@ -67,18 +67,23 @@ attributes:
     details: The module never changes anything.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 notes:
   - The returned C(dotenv) holds the app's secrets. Register the result with C(no_log).
 requirements:
   - git (with O(app_dir))
   - psycopg2 (with O(database=true))
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Read the host's checkout, .env and free space for backups.
-  preflight_host_info:
+  prismaguard.migrate.preflight_host_info:
     app_dir: /srv/backend
     repo: git@github.com:example/backend.git
     version: main
@@ -129,8 +134,8 @@ datasource:
   sample: {url: DATABASE_URL, direct_url: DIRECT_URL, source: prisma/schema.prisma}
 migration_state:
   description:
-    - The checkout's migration state, keyed as M(prisma_migrate_info) returns it (C(applied), C(pending),
-      C(failed_migrations), C(up_to_date), C(problems), ...).
+    - The checkout's migration state, keyed as M(prismaguard.migrate.prisma_migrate_info) returns it (C(applied),
+      C(pending), C(failed_migrations), C(up_to_date), C(problems), ...).
   returned: with O(database=true), when O(app_dir) is a checkout whose C(.env) names a database it reached
   type: dict
 database:
@@ -160,10 +165,13 @@ import re
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dotenv_file import dotenv
-from ansible.module_utils.git_sources import read_migrations
-from ansible.module_utils.pg_database import Database, psycopg2
-from ansible.module_utils.prisma_datasource import read_datasource, url_variables
+from ansible_collections.prismaguard.migrate.plugins.module_utils.dotenv_file import dotenv
+from ansible_collections.prismaguard.migrate.plugins.module_utils.git_sources import read_migrations
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_datasource import (
+    read_datasource,
+    url_variables,
+)
 
 
 def unpassworded(text):
@@ -198,7 +206,7 @@ def resolve(module, app_dir, repo, version):
         refs = ["refs/heads/" + version, "refs/tags/" + version + "^{}", "refs/tags/" + version]
     listed = {}
     for line in git(module, ["ls-remote", repo or "origin", *refs], app_dir).stdout.splitlines():
-        sha, _, ref = line.partition("\t")
+        sha, _unused, ref = line.partition("\t")
         listed[ref] = sha
     for ref in refs:
         if ref in listed:

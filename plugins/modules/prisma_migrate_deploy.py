@@ -20,7 +20,6 @@ options:
     type: path
     required: true
   database_url:
-    description: The database to migrate (Prisma's C(DATABASE_URL)).
     type: str
     required: true
   datasource_env:
@@ -110,16 +109,22 @@ attributes:
     details: Reads the history and returns what is pending as RV(applied); runs nothing.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2
   - the Prisma CLI in the app's node_modules
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Apply the pending migrations.
-  prisma_migrate_deploy:
+  prismaguard.migrate.prisma_migrate_deploy:
     app_dir: /srv/backend
     database_url: "{{ preflight_database_url }}"
     expected: "{{ migration_status_result.pending }}"
@@ -186,10 +191,13 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import Database, present_objects, psycopg2
-from ansible.module_utils.pg_lock_trace import LockTrace
-from ansible.module_utils.prisma_datasource import read_datasource, url_variables
-from ansible.module_utils.prisma_migrations import (
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, present_objects, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_lock_trace import LockTrace
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_datasource import (
+    read_datasource,
+    url_variables,
+)
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_migrations import (
     DATABASE_ERROR,
     database_error,
     deploy_outcome,

@@ -24,9 +24,6 @@ options:
     type: path
     required: true
   database_url:
-    description:
-      - The app's C(DATABASE_URL). Handed to Prisma in its environment and used to read C(_prisma_migrations).
-      - Prisma-only query parameters such as C(schema) or C(connection_limit) are understood.
     type: str
     required: true
   datasource_env:
@@ -73,16 +70,22 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2
   - Node.js and the app's dependencies installed, when O(run_prisma=true)
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Read the migration state before deploying.
-  prisma_migrate_info:
+  prismaguard.migrate.prisma_migrate_info:
     app_dir: /srv/backend
     database_url: "{{ app_env.DATABASE_URL }}"
   register: migrations
@@ -208,9 +211,17 @@ up_to_date:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pg_database import PRESENCE, Database, present_objects, psycopg2
-from ansible.module_utils.prisma_datasource import read_datasource, url_variables
-from ansible.module_utils.prisma_migrations import parse_status
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import (
+    PRESENCE,
+    Database,
+    present_objects,
+    psycopg2,
+)
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_datasource import (
+    read_datasource,
+    url_variables,
+)
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_migrations import parse_status
 
 
 def label(obj):

@@ -21,7 +21,6 @@ description:
   - Refuses unless the list holds every migration applied after the oldest one in it, newest first.
 options:
   database_url:
-    description: The app's C(DATABASE_URL).
     type: str
     required: true
   migrations:
@@ -85,15 +84,21 @@ attributes:
     details: Checks the history and counts the data that would be dropped; runs nothing.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 requirements:
   - psycopg2
+extends_documentation_fragment:
+  - prismaguard.migrate.database
+  - ansible.builtin.action_common_attributes
 author:
-  - migration-automation team
+  - Prisma migrate automation maintainers (@prismaguard)
 """
 
 EXAMPLES = r"""
 - name: Undo the last migration with its down.sql.
-  prisma_migration_down:
+  prismaguard.migrate.prisma_migration_down:
     database_url: "{{ app_env.DATABASE_URL }}"
     migrations:
       - name: 20251204_consolidate_verification_service
@@ -127,9 +132,9 @@ statements:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.migration_sql import down_statements
-from ansible.module_utils.pg_database import Database, present_objects, psycopg2
-from ansible.module_utils.prisma_migrations import jitter, retry_delay
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_sql import down_statements
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pg_database import Database, present_objects, psycopg2
+from ansible_collections.prismaguard.migrate.plugins.module_utils.prisma_migrations import jitter, retry_delay
 
 if psycopg2 is not None:
     from psycopg2 import sql
@@ -218,7 +223,7 @@ def check(module, latest, migrations, target):
     if newer:
         module.fail_json(
             msg="prisma_migration_down: %s is not the newest migration applied: undo %s first."
-            % (migrations[-1]["name"], ", ".join(n for _, n in reversed(newer)))
+            % (migrations[-1]["name"], ", ".join(n for _unused, n in reversed(newer)))
         )
 
 

@@ -56,7 +56,7 @@ def database(pg_server):
 
 def run_module(name: str, args: dict, check: bool = False) -> dict:
     """Run one of our modules on localhost through the real ansible CLI; return its result."""
-    cmd = ["ansible", "localhost", "-c", "local", "-m", name, "-a", json.dumps(args)]
+    cmd = ["ansible", "localhost", "-c", "local", "-m", "prismaguard.migrate." + name, "-a", json.dumps(args)]
     if check:
         cmd.append("--check")
     result = run(

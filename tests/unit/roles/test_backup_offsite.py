@@ -23,7 +23,7 @@ PLAY = """
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - ansible.builtin.include_role:
-        name: backup
+        name: prismaguard.migrate.backup
         tasks_from: offsite
 """
 ACCESS, SECRET = "spaces-access-key", "spaces-secret-key-never-printed"

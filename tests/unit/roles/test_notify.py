@@ -18,7 +18,7 @@ PLAY = """
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   tasks:
     - ansible.builtin.include_role:
-        name: notify
+        name: prismaguard.migrate.notify
       vars:
         notify_event: end
         notify_outcome: rolled back

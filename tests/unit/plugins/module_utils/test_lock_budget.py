@@ -7,12 +7,10 @@ import sys
 import time
 
 import pytest
+from ansible_collections.prismaguard.migrate.plugins.module_utils import pg_lock_trace
+from ansible_collections.prismaguard.migrate.plugins.module_utils import prisma_migrations as pm
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_lint import lint_migrations
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import pg_lock_trace  # noqa: E402
-import prisma_migrations as pm  # noqa: E402
-from migration_lint import lint_migrations  # noqa: E402
 
 from ..conftest import PRISMA_HISTORY_DDL
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_lint import lint_migrations
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-from migration_lint import lint_migrations  # noqa: E402
 
 SQUAWK = str(ROOT / ".venv" / "bin" / "squawk")
 # users holds rows and is large; sessions holds rows and is small; empty_log holds none.

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
+from ansible_collections.prismaguard.migrate.plugins.module_utils import migration_sql as ms
+from ansible_collections.prismaguard.migrate.plugins.module_utils.migration_sql import created_objects, expectation
 from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import migration_sql as ms  # noqa: E402
-from migration_sql import created_objects, expectation  # noqa: E402
 
 MIGRATIONS = ROOT / "examples" / "backend" / "v2" / "prisma" / "migrations"
 

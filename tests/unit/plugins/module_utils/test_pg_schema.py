@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import pg_schema  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import pg_schema
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import pm2  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import pm2
 
 PROCESS = {
     "name": "backend",

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import prisma_datasource as ds  # noqa: E402
-import prisma_migrations as pm  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import prisma_datasource as ds
+from ansible_collections.prismaguard.migrate.plugins.module_utils import prisma_migrations as pm
 
 POOL = "postgresql://doadmin:pw@db-x.ondigitalocean.com:25061/backend?sslmode=require"
 DIRECT = "postgresql://doadmin:pw@db-x.ondigitalocean.com:25060/backend?sslmode=require"

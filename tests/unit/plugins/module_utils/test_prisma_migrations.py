@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import sys
 
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-import prisma_migrations as pm  # noqa: E402
+from ansible_collections.prismaguard.migrate.plugins.module_utils import prisma_migrations as pm
 
 T0 = dt.datetime(2025, 12, 4, 10, 0, tzinfo=dt.UTC)
 

@@ -1,0 +1,71 @@
+"""The collection another team installs (prismaguard.migrate): built and installed with ansible-galaxy, then used
+from a folder of its own, with none of this repository's settings: documentation, a filter, a module with its
+module_utils, and the playbooks with their roles, all by FQCN."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+
+import pytest
+from conftest import ROOT, VENV_BIN
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The collection built from this tree and installed; yields (tarball, a runner in a folder of its own)."""
+    work = tmp_path_factory.mktemp("collection")
+    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path", str(work)],
+                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    [tarball] = work.glob("prismaguard-migrate-*.tar.gz")
+    collections = work / "collections"
+    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p",
+                    str(collections), str(tarball)], cwd=work, check=True, capture_output=True)  # fmt: skip
+    (work / "ansible.cfg").write_text("[defaults]\n")
+    (work / "hosts.yml").write_text("app:\n  hosts: {web-1: {}}\ndatabases:\n  hosts: {db-1: {}}\n")
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(work), "ANSIBLE_CONFIG": str(work / "ansible.cfg"),
+           "ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_FORCE_COLOR": "0"}  # fmt: skip
+
+    def run(*cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / cmd[0]), *cmd[1:]], cwd=work, env=env, text=True, capture_output=True)
+
+    return tarball, run
+
+
+def test_the_tarball_holds_the_collection_and_not_this_repositorys_test_bed(installed):
+    tarball, _run = installed
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+    assert {"galaxy.yml", "MANIFEST.json", "meta/runtime.yml"} - names == {"galaxy.yml"}  # built into MANIFEST
+    assert "plugins/modules/prisma_migrate_deploy.py" in names and "roles/backup/tasks/main.yml" in names
+    assert "playbooks/migrate.yml" in names and "plugins/doc_fragments/database.py" in names
+    assert not [n for n in names if n.startswith(("roles/sandbox_", "playbooks/sandbox_", "tests/unit", "inventories"))]
+
+
+def test_modules_are_documented_by_fqcn_with_the_shared_connection_option(installed):
+    _tarball, run = installed
+    doc = run("ansible-doc", "prismaguard.migrate.prisma_migrate_deploy")
+    assert doc.returncode == 0, doc.stderr
+    text = " ".join(doc.stdout.split())
+    assert "database_url" in text and "Read by libpq's own parser" in text
+
+
+def test_a_filter_and_a_module_run_from_the_installed_collection(installed):
+    _tarball, run = installed
+    url = "postgresql://app:s3cret@db.internal:25060/backend"
+    filtered = run("ansible", "localhost", "-c", "local", "-m", "ansible.builtin.debug",
+                   "-a", "msg={{ '" + url + "' | prismaguard.migrate.pg_target }}")  # fmt: skip
+    assert filtered.returncode == 0, filtered.stdout + filtered.stderr
+    assert "app@db.internal:25060/backend" in filtered.stdout and "s3cret" not in filtered.stdout
+    # The module and its module_utils shipped to the host and run: pm2 is /bin/false here, which it names.
+    module = run("ansible", "localhost", "-c", "local", "-e", f"ansible_python_interpreter={VENV_BIN / 'python'}",
+                 "-m", "prismaguard.migrate.pm2_app_info", "-a", "name=backend executable=/bin/false")  # fmt: skip
+    assert module.returncode != 0
+    assert "pm2 jlist failed (rc 1)" in module.stdout, module.stdout + module.stderr
+
+
+def test_the_playbooks_and_their_roles_resolve_from_the_installed_collection(installed):
+    _tarball, run = installed
+    for playbook in ("migrate", "rollback", "status"):
+        result = run("ansible-playbook", "--syntax-check", "-i", "hosts.yml", f"prismaguard.migrate.{playbook}")
+        assert result.returncode == 0, f"{playbook}: {result.stdout[-2000:]}{result.stderr[-2000:]}"

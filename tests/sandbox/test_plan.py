@@ -58,6 +58,31 @@ def test_the_plan_says_what_a_run_would_do_and_changes_nothing_anywhere(release_
     assert production_state() == before
 
 
+def test_the_installed_collection_plans_the_same_run(release_1, tmp_path):  # noqa: F811
+    # As another team runs it: the collection built and installed, its playbook called by its FQCN.
+    built = run(["ansible-galaxy", "collection", "build", ".", "--output-path", str(tmp_path)])
+    assert built.returncode == 0, built.stdout + built.stderr
+    [tarball] = tmp_path.glob("prismaguard-migrate-*.tar.gz")
+    collections = tmp_path / "collections"
+    installed = run(
+        ["ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(collections), str(tarball)]
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(collections)}  # this repository's link left out
+    where = run(["ansible-doc", "prismaguard.migrate.prisma_migrate_deploy"], env_extra=env)
+    assert str(collections / "ansible_collections" / "prismaguard" / "migrate") in where.stdout
+    before = production_state()
+    result = run(["ansible-playbook", "prismaguard.migrate.migrate", "-i", str(SANDBOX_INVENTORY), "--check"],
+                 env_extra=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    out = plain(result)
+    assert "Migrations pending: 27" in out and "Plan only (--check): nothing was changed" in out
+    ours = plain(run(["ansible-playbook", "migrate.yml", "-i", str(SANDBOX_INVENTORY), "--check"]))
+    fingerprint = re.compile(r"Fingerprint: ([0-9a-f]{12})")
+    assert fingerprint.search(out)[1] == fingerprint.search(ours)[1], "the same plan, however it is called"
+    assert production_state() == before
+
+
 def test_a_statement_the_live_data_would_make_fail_is_found_by_the_plan_before_any_backup(release_1, tmp_path):  # noqa: F811
     # Allowed by name (a person read it), and still refused: 125 documents have no property, and every
     # customer has several payments. The plan counts them on the live database, read only, bounded.

@@ -15,11 +15,12 @@ import psycopg2
 
 
 class Holder:
-    """A transaction holding a read of `table` open for `seconds`, from start() or, given `when` (a callable),
-    from the first time it answers true (asked every 50 ms, for at most 5 minutes)."""
+    """A transaction holding a read of `table` open, from start() or, given `when` (a callable), from the first
+    time it answers true (asked every 50 ms, for at most 5 minutes). It closes `seconds` after it opened or, given
+    `since` (a callable), `seconds` after `since` first answers true: opened early, it is sure to be there first."""
 
-    def __init__(self, connect: dict, table: str, seconds: float, when=None):
-        self.connect, self.table, self.seconds, self.when = connect, table, seconds, when
+    def __init__(self, connect: dict, table: str, seconds: float, when=None, since=None):
+        self.connect, self.table, self.seconds, self.when, self.since = connect, table, seconds, when, since
         self.opened_at = self.closed_at = None
         self.errors: list[str] = []
         self._done = threading.Event()
@@ -29,9 +30,10 @@ class Holder:
         self._thread.start()
         return self
 
-    def _ready(self) -> bool:
+    def _ready(self, condition=None) -> bool:
+        condition = condition or self.when
         try:
-            return self.when is None or bool(self.when())
+            return condition is None or bool(condition())
         except psycopg2.Error as exc:  # a loaded server refusing a connection is no answer yet: ask again
             self.errors.append(str(exc).strip())
             return False
@@ -46,6 +48,10 @@ class Holder:
             with conn.cursor() as cur:
                 cur.execute(f"SELECT 1 FROM {self.table} LIMIT 1")  # noqa: S608 - the test's own table name
                 self.opened_at = time.monotonic()
+                if self.since is not None:
+                    while not self._ready(self.since):
+                        if time.monotonic() > deadline or self._done.wait(0.05):
+                            break
                 self._done.wait(self.seconds)
             conn.rollback()
             self.closed_at = time.monotonic()

@@ -52,7 +52,9 @@ def run_with_a_long_transaction(seconds: float, *args: str, expect_rc: int = 0):
     """migrate.yml with a transaction reading customers open `seconds` from when the deploy begins, and the
     app's reads and writes of customers timed throughout."""
     connect = app_connection()
-    holder = Holder(connect, "customers", seconds, when=deploy_began).start()
+    # Opened once the run holds its lock (long before Prisma's first ALTER, however fast Prisma starts), closed
+    # `seconds` after the deploy began.
+    holder = Holder(connect, "customers", seconds, when=lambda: lock_record() is not None, since=deploy_began).start()
     with Prober(connect, "customers", first_customer()) as prober:
         result = playbook("migrate.yml", "-e", "rehearsal_enabled=false", *args, expect_rc=expect_rc)
     holder.stop()

@@ -160,7 +160,7 @@ def test_prisma_migrate_info_reads_the_real_prisma_and_database_over_ssh():
             "-i",
             str(SANDBOX_INVENTORY),
             "-m",
-            "prisma_migrate_info",
+            "prismaguard.migrate.prisma_migrate_info",
             "-a",
             "app_dir=/srv/backend database_url={{ app_env.DATABASE_URL }}",
         ],

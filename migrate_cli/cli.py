@@ -56,16 +56,17 @@ def report_dir(project: Path) -> Path:
 VAULT_ASK = ("--ask-vault-pass", "--ask-vault-password", "-J")
 
 
-def vault_password(extra: list[str]) -> tuple[list[str], dict]:
-    """--ask-vault-pass asked here (from the terminal, or a line of stdin when there is none), for runner to answer
-    ansible-playbook's prompt with: runner's process has no terminal to ask on."""
+def vault_password(extra: list[str]) -> dict:
+    """Runner's answers (prompt regex to answer): with --ask-vault-pass, the password asked here (from the terminal,
+    or a line of stdin when there is none), for runner to answer ansible-playbook's prompt with: runner's process
+    has no terminal to ask on."""
     if not any(a in VAULT_ASK for a in extra):
-        return extra, {}
+        return {}
     if sys.stdin.isatty():
         password = getpass.getpass("Vault password: ")
     else:
         password = sys.stdin.readline().rstrip("\n")
-    return extra, {r"^Vault password:\s*?$": password}
+    return {r"^Vault password:\s*?$": password}
 
 
 class Progress:
@@ -112,7 +113,7 @@ class Progress:
 def run(playbook: str, inventory: str, extra: list[str], project: Path) -> int:
     import ansible_runner
 
-    extra, passwords = vault_password(extra)
+    passwords = vault_password(extra)
     progress = Progress()
     started = time.time()
     private = data_dir(project) / "runner"

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SANDBOX_INVENTORY, run
+from conftest import SANDBOX_INVENTORY, install_collection, run
 from receiver import notify_args, receiving
 
 from .conftest import LANE, SECRETS, TARGET, assert_no_write_lost, db, playbook, production_state, writing
@@ -60,14 +60,7 @@ def test_the_plan_says_what_a_run_would_do_and_changes_nothing_anywhere(release_
 
 def test_the_installed_collection_plans_the_same_run(release_1, tmp_path):  # noqa: F811
     # As another team runs it: the collection built and installed, its playbook called by its FQCN.
-    built = run(["ansible-galaxy", "collection", "build", ".", "--output-path", str(tmp_path)])
-    assert built.returncode == 0, built.stdout + built.stderr
-    [tarball] = tmp_path.glob("prismaguard-migrate-*.tar.gz")
-    collections = tmp_path / "collections"
-    installed = run(
-        ["ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", str(collections), str(tarball)]
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    _tarball, collections = install_collection(tmp_path)
     env = {"ANSIBLE_COLLECTIONS_PATH": str(collections)}  # this repository's link left out
     where = run(["ansible-doc", "prismaguard.migrate.prisma_migrate_deploy"], env_extra=env)
     assert str(collections / "ansible_collections" / "prismaguard" / "migrate") in where.stdout

@@ -8,19 +8,14 @@ import subprocess
 import tarfile
 
 import pytest
-from conftest import ROOT, VENV_BIN
+from conftest import VENV_BIN, install_collection
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The collection built from this tree and installed; yields (tarball, a runner in a folder of its own)."""
     work = tmp_path_factory.mktemp("collection")
-    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path", str(work)],
-                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    [tarball] = work.glob("prismaguard-migrate-*.tar.gz")
-    collections = work / "collections"
-    subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "--force", "-p",
-                    str(collections), str(tarball)], cwd=work, check=True, capture_output=True)  # fmt: skip
+    tarball, collections = install_collection(work)
     (work / "ansible.cfg").write_text("[defaults]\n")
     (work / "hosts.yml").write_text("app:\n  hosts: {web-1: {}}\ndatabases:\n  hosts: {db-1: {}}\n")
     env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(work), "ANSIBLE_CONFIG": str(work / "ansible.cfg"),

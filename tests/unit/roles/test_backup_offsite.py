@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import socket
 import subprocess
 import time
 
 import boto3
 import pytest
-from conftest import VENV_BIN, run
+from conftest import VENV_BIN, run_role
 
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - ansible.builtin.include_role:
-        name: prismaguard.migrate.backup
-        tasks_from: offsite
-"""
 ACCESS, SECRET = "spaces-access-key", "spaces-secret-key-never-printed"
 
 
@@ -67,8 +55,6 @@ def dump(tmp_path, name="backup_20261202_061500.dump"):
 
 
 def play(tmp_path, endpoint, bucket, name, digest, **extra):
-    path = tmp_path / "offsite.yml"
-    path.write_text(PLAY)
     args = {
         "backup_file": f"/var/backups/prisma-migrate/{name}", "backup_fetch": True, "backup_fetch_dir": str(tmp_path),
         "__backup_offsite_sha256": digest, "backup_offsite_bucket": bucket, "backup_offsite_endpoint": endpoint,
@@ -76,7 +62,7 @@ def play(tmp_path, endpoint, bucket, name, digest, **extra):
         "backup_offsite_prefix": "prisma-migrate/db-1/", **extra,
     }  # fmt: skip
     env = {"PRISMA_MIGRATE_DATA_DIR": str(tmp_path / "data")}
-    return run(["ansible-playbook", "-i", "localhost,", str(path), "-e", json.dumps(args)], env_extra=env)
+    return run_role(tmp_path, "backup", args, tasks_from="offsite", env_extra=env)
 
 
 def keys(client, bucket):

@@ -3,29 +3,16 @@ Slack's incoming-webhook endpoint over HTTPS (community.general.slack, a certifi
 
 from __future__ import annotations
 
-import json
 import subprocess
 
-from conftest import run
+from conftest import run_role
 from receiver import receiving
 
-PLAY = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    # As the implicit localhost a run's `delegate_to: localhost` reaches: the controller's own Python.
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-  tasks:
-    - ansible.builtin.include_role:
-        name: prismaguard.migrate.notify
-      vars:
-        notify_event: end
-        notify_outcome: rolled back
-        notify_text: "Failed: deploy failed on migration m2"
-        notify_run_id: "20261202_031500"
-        notify_database: backend@db:5432/backend
-"""
+# As a run's end calls it (playbooks/tasks/finish.yml).
+END = {
+    "notify_event": "end", "notify_outcome": "rolled back", "notify_text": "Failed: deploy failed on migration m2",
+    "notify_run_id": "20261202_031500", "notify_database": "backend@db:5432/backend",
+}  # fmt: skip
 
 
 def certificate(tmp_path):
@@ -39,9 +26,7 @@ def certificate(tmp_path):
 
 
 def play(tmp_path, extra: dict):
-    path = tmp_path / "notify.yml"
-    path.write_text(PLAY)
-    return run(["ansible-playbook", "-i", "localhost,", str(path), "-e", json.dumps(extra)])
+    return run_role(tmp_path, "notify", extra, role_vars=END)
 
 
 def test_the_end_of_a_run_reaches_the_webhook_and_slack_without_a_secret(tmp_path):

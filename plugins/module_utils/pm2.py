@@ -37,6 +37,14 @@ def instances(processes, name):
     return found
 
 
+# The arguments every PM2 module takes (doc fragment prismaguard.migrate.pm2).
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    chdir=dict(type="path"),
+    executable=dict(type="path", default="pm2"),
+)
+
+
 def read(module, name):
     """One app's instances as `pm2 jlist` shows them, run by the module's user; fails the module naming why."""
     rc, out, err = module.run_command([module.params["executable"], "jlist"], cwd=module.params["chdir"])
@@ -54,3 +62,8 @@ def all_online(found):
 
 def all_stopped(found):
     return all(i["status"] == "stopped" for i in found)
+
+
+def summary(found):
+    """What the PM2 modules return about an app: its instances, and whether all are online or stopped."""
+    return dict(instances=found, online=all_online(found), stopped=all_stopped(found))

@@ -15,10 +15,6 @@ description:
     returns only each instance's id, status, pid and restart count, never the environment.
   - C(reload) replaces cluster-mode instances one by one, without dropping requests.
 options:
-  name:
-    description: The app's name in PM2.
-    type: str
-    required: true
   state:
     description:
       - C(started) starts the app from O(ecosystem) when PM2 does not know it, and changes nothing otherwise.
@@ -32,9 +28,6 @@ options:
   ecosystem:
     description: The ecosystem file to start the app from, relative to O(chdir). Needed for O(state=started).
     type: str
-  chdir:
-    description: Directory to run PM2 in.
-    type: path
   update_env:
     description: Pass C(--update-env) on reload and restart, so the app sees the current environment.
     type: bool
@@ -43,10 +36,6 @@ options:
     description: Seconds to wait for every instance to be online.
     type: int
     default: 30
-  executable:
-    description: The pm2 executable.
-    type: path
-    default: pm2
 attributes:
   check_mode:
     support: full
@@ -57,6 +46,7 @@ attributes:
     support: full
     platforms: posix
 extends_documentation_fragment:
+  - prismaguard.migrate.pm2
   - ansible.builtin.action_common_attributes
 author:
   - Prisma migrate automation maintainers (@prismaguard)
@@ -93,23 +83,27 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.prismaguard.migrate.plugins.module_utils.pm2 import all_online, all_stopped, read
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pm2 import (
+    ARGUMENT_SPEC,
+    all_online,
+    all_stopped,
+    read,
+    summary,
+)
 
 
 def done(module, changed, found):
-    module.exit_json(changed=changed, instances=found, online=all_online(found), stopped=all_stopped(found))
+    module.exit_json(changed=changed, **summary(found))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            ARGUMENT_SPEC,
             state=dict(type="str", required=True, choices=["started", "reloaded", "restarted", "stopped"]),
             ecosystem=dict(type="str"),
-            chdir=dict(type="path"),
             update_env=dict(type="bool", default=True),
             timeout=dict(type="int", default=30),
-            executable=dict(type="path", default="pm2"),
         ),
         required_if=[("state", "started", ["ecosystem"])],
         supports_check_mode=True,
@@ -155,9 +149,7 @@ def main():
                 name,
             ),
             changed=True,
-            instances=found,
-            online=all_online(found),
-            stopped=all_stopped(found),
+            **summary(found),
         )
     done(module, True, found)
 

@@ -12,18 +12,7 @@ description:
     pid and restart count.
   - C(pm2 jlist) carries each app's whole environment (C(DATABASE_URL) included); this module returns none of it.
   - M(prismaguard.migrate.pm2_app) starts, reloads, restarts and stops the app.
-options:
-  name:
-    description: The app's name in PM2.
-    type: str
-    required: true
-  chdir:
-    description: Directory to run PM2 in.
-    type: path
-  executable:
-    description: The pm2 executable.
-    type: path
-    default: pm2
+options: {}
 attributes:
   check_mode:
     support: full
@@ -34,6 +23,7 @@ attributes:
     support: full
     platforms: posix
 extends_documentation_fragment:
+  - prismaguard.migrate.pm2
   - ansible.builtin.action_common_attributes
 author:
   - Prisma migrate automation maintainers (@prismaguard)
@@ -69,20 +59,12 @@ stopped:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.prismaguard.migrate.plugins.module_utils.pm2 import all_online, all_stopped, read
+from ansible_collections.prismaguard.migrate.plugins.module_utils.pm2 import ARGUMENT_SPEC, read, summary
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            chdir=dict(type="path"),
-            executable=dict(type="path", default="pm2"),
-        ),
-        supports_check_mode=True,
-    )
-    found = read(module, module.params["name"])
-    module.exit_json(changed=False, instances=found, online=all_online(found), stopped=all_stopped(found))
+    module = AnsibleModule(argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
+    module.exit_json(changed=False, **summary(read(module, module.params["name"])))
 
 
 if __name__ == "__main__":

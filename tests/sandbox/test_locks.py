@@ -43,18 +43,23 @@ def first_customer() -> str:
         return cur.fetchone()[0]
 
 
-def deploy_began() -> bool:
-    """Whether the run has recorded in the lock that its deploy begins (just before Prisma starts)."""
-    return ((lock_record() or {}).get("state") or {}).get("stage") == "deploy"
+def a_migration_waits_on_customers() -> bool:
+    """Whether a session is queued for a lock on customers: the deploy's ALTER has met the transaction. The
+    test's clock starts there, not when the deploy begins: on a loaded machine Prisma may take longer than the
+    transaction's seconds to reach its first ALTER, and a transaction ended by then proves nothing."""
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass")
+        return cur.fetchone()[0] > 0
 
 
 def run_with_a_long_transaction(seconds: float, *args: str, expect_rc: int = 0):
-    """migrate.yml with a transaction reading customers open `seconds` from when the deploy begins, and the
-    app's reads and writes of customers timed throughout."""
+    """migrate.yml with a transaction reading customers open `seconds` from when the deploy's first ALTER queues
+    behind it, and the app's reads and writes of customers timed throughout."""
     connect = app_connection()
     # Opened once the run holds its lock (long before Prisma's first ALTER, however fast Prisma starts), closed
-    # `seconds` after the deploy began.
-    holder = Holder(connect, "customers", seconds, when=lambda: lock_record() is not None, since=deploy_began).start()
+    # `seconds` after that ALTER first waited for it.
+    holder = Holder(connect, "customers", seconds, when=lambda: lock_record() is not None,
+                    since=a_migration_waits_on_customers).start()  # fmt: skip
     with Prober(connect, "customers", first_customer()) as prober:
         result = playbook("migrate.yml", "-e", "rehearsal_enabled=false", *args, expect_rc=expect_rc)
     holder.stop()

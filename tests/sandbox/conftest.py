@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections import defaultdict
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -281,3 +282,27 @@ def assert_no_write_lost(writer: Writer, fault: str, minimum_rate: float = 20.0)
 WRITES: list[dict] = []
 # The app's queries during a lock test (bench/blocking.py's Prober), printed the same way.
 PROBES: list[dict] = []
+
+
+def assert_the_report_of_a_succeeded_run(stem: Path) -> dict:
+    """The report migrate.yml's callback saved (stem.json, .md, .html) for release 2 applied on this sandbox:
+    the timeline drawn step by step, the 27 migrations, each host's restart, no secret."""
+    report = json.loads(stem.with_name(stem.name + ".json").read_text())
+    # The page as tests/unit/plugins/test_report_html.py opens it in Chromium.
+    page = stem.with_name(stem.name + ".html").read_text()
+    assert page.count('<g class="step"') == len(report["timeline"]) and 'data-outcome="succeeded"' in page
+    assert report["outcome"] == "succeeded"
+    assert len(report["migrations_applied"]) == 27
+    assert report["database"] == TARGET
+    assert {h: r["strategy"] for h, r in report["restarts"].items()} == {
+        "sandbox-pm2": "pm2",
+        "sandbox-systemd": "systemd",
+        "sandbox-docker": "docker",
+    }
+    steps = [step["step"] for step in report["timeline"]]
+    for step in ("Take migration lock", "Backup database (and verify)", "Apply migrations", "Restart application",
+                 "Verify application health", "Release migration lock"):  # fmt: skip
+        assert step in steps, (step, steps)
+    text = json.dumps(report) + page + stem.with_name(stem.name + ".md").read_text()
+    assert not [name for name, value in SECRETS.items() if value in text]
+    return report

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import tarfile
+import tomllib
 
 import pytest
-from conftest import VENV_BIN, install_collection
+import yaml
+from conftest import ROOT, VENV_BIN, install_collection
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +66,30 @@ def test_the_playbooks_and_their_roles_resolve_from_the_installed_collection(ins
     for playbook in ("migrate", "rollback", "status"):
         result = run("ansible-playbook", "--syntax-check", "-i", "hosts.yml", f"prismaguard.migrate.{playbook}")
         assert result.returncode == 0, f"{playbook}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+
+
+def pins(lines) -> dict[str, str]:
+    return dict(line.split("==", 1) for line in (line.split("#")[0].strip() for line in lines) if "==" in line)
+
+
+def test_the_collections_requirements_the_execution_environment_and_pyproject_agree():
+    """What the collection declares it needs (galaxy.yml) is what AWX's project sync installs, what the execution
+    environment holds, and its Python is pinned as this repository's tests run it."""
+    root = ROOT
+    galaxy = yaml.safe_load((root / "galaxy.yml").read_text())
+    assert "community.docker" not in galaxy["dependencies"], "nothing of community.docker is used"
+    sync = yaml.safe_load((root / "collections" / "requirements.yml").read_text())["collections"]
+    assert {c["name"]: c["version"] for c in sync} == galaxy["dependencies"]
+    ee_collections = yaml.safe_load((root / "ee" / "requirements.yml").read_text())["collections"]
+    assert [c["name"] for c in ee_collections] == ["collections/prismaguard-migrate.tar.gz"] + [
+        f"collections/{name}" for name in galaxy["dependencies"]
+    ]
+    project = pins(tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"])
+    collection_ee = yaml.safe_load((root / "meta" / "execution-environment.yml").read_text())
+    needs = pins((root / collection_ee["dependencies"]["python"]).read_text().splitlines())
+    assert needs and {name: project[name] for name in needs} == needs
+    ee = yaml.safe_load((root / "execution-environment.yml").read_text())["dependencies"]
+    assert pins([ee["ansible_core"]["package_pip"], ee["ansible_runner"]["package_pip"]]) == {
+        "ansible-core": project["ansible-core"],
+        "ansible-runner": project["ansible-runner"],
+    }

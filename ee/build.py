@@ -1,0 +1,75 @@
+"""Build the execution environment (execution-environment.yml) with ansible-builder and podman, offline.
+
+    bin/ee-build [--tag IMAGE] [--base IMAGE]
+
+ee/collections gets this collection built from the tree (ansible-galaxy collection build) and each of its
+dependencies (galaxy.yml) copied from where the `ansible` package pyproject.toml pins installed it: no Galaxy
+server is reachable. The base image defaults to the sandbox's Debian 12 base (bin/sandbox up builds it).
+Unchanged layers (apt, ansible-core, ansible-runner) come from podman's cache. Prints the image's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = ROOT / "ee" / "collections"
+BASE = "localhost/migsandbox-base:latest"
+
+
+def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=True, text=True, cwd=ROOT, **kwargs)
+
+
+def installed(name: str) -> Path:
+    """Where the `ansible` package installed a collection (not this repository's link, not ~/.ansible)."""
+    import ansible_collections
+
+    for root in map(Path, ansible_collections.__path__):
+        path = root / name.replace(".", "/")
+        if (path / "MANIFEST.json").is_file() and path.resolve() != ROOT:
+            return path
+    sys.exit(f"ee-build: the collection {name} is not installed with the ansible package: run bin/bootstrap")
+
+
+def stage() -> None:
+    """ee/collections as ee/requirements.yml names it."""
+    shutil.rmtree(STAGE, ignore_errors=True)
+    STAGE.mkdir(parents=True)
+    run(["ansible-galaxy", "collection", "build", str(ROOT), "--output-path", str(STAGE)], stdout=subprocess.DEVNULL)
+    [tarball] = STAGE.glob("prismaguard-migrate-*.tar.gz")
+    tarball.rename(STAGE / "prismaguard-migrate.tar.gz")
+    for name in yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"]:
+        shutil.copytree(installed(name), STAGE / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.rmtree(STAGE / name / "tests", ignore_errors=True)  # their own tests: not needed to run
+
+
+def base_image(name: str) -> str:
+    if subprocess.run(["podman", "image", "exists", name], check=False).returncode != 0:
+        sys.exit(f"ee-build: no image {name}: build the sandbox first (bin/sandbox up), or pass --base")
+    return name
+
+
+def main() -> int:
+    version = yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tag", default=f"localhost/prismaguard-migrate-ee:{version}")
+    parser.add_argument("--base", default=BASE, help=f"the base image (default: {BASE})")
+    args = parser.parse_args()
+    stage()
+    base = base_image(args.base)
+    run(["ansible-builder", "build", "--file", "execution-environment.yml", "--context", "ee/context",
+         "--container-runtime", "podman", "--tag", args.tag, "--build-arg", f"EE_BASE_IMAGE={base}",
+         "--verbosity", "2"])  # fmt: skip
+    print(args.tag)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

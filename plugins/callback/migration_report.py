@@ -285,7 +285,8 @@ class CallbackModule(CallbackBase):
         for host, code in sorted(report["code"].items()):
             lines.append("- Code on %s: %s -> %s" % (host, str(code.get("before"))[:12], str(code.get("after"))[:12]))
         for host, restart in sorted(report["restarts"].items()):
-            lines.append("- Restarted %s with %s" % (host, restart.get("strategy")))
+            compose = " (Compose %s)" % restart["compose"] if restart.get("compose") else ""
+            lines.append("- Restarted %s with %s%s" % (host, restart.get("strategy"), compose))
         for row in report["timeline"]:
             if row["error"]:
                 lines.append("- Failed at %s: %s" % (row["step"], row["error"]))

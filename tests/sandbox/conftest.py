@@ -299,6 +299,8 @@ def assert_the_report_of_a_succeeded_run(stem: Path) -> dict:
         "sandbox-systemd": "systemd",
         "sandbox-docker": "docker",
     }
+    # Each sandbox's Docker droplet restarts with the Compose its inventory chose (2 on sandbox-do, else 1).
+    assert report["restarts"]["sandbox-docker"]["compose"] == int(HOSTS["sandbox-docker"].get("app_compose_version", 1))
     steps = [step["step"] for step in report["timeline"]]
     for step in ("Take migration lock", "Backup database (and verify)", "Apply migrations", "Restart application",
                  "Verify application health", "Release migration lock"):  # fmt: skip

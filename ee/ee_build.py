@@ -11,6 +11,7 @@ Unchanged layers (apt, ansible-core, ansible-runner) come from podman's cache. P
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,15 @@ def installed(name: str) -> Path:
     sys.exit(f"ee-build: the collection {name} is not installed with the ansible package: run bin/bootstrap")
 
 
+def needed() -> list[str]:
+    """The collection's dependencies (galaxy.yml), then theirs (each one's MANIFEST.json), each once."""
+    names = list(yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"])
+    for name in names:
+        manifest = json.loads((installed(name) / "MANIFEST.json").read_text())
+        names += [dep for dep in manifest["collection_info"]["dependencies"] if dep not in names]
+    return names
+
+
 def stage() -> None:
     """ee/collections as ee/requirements.yml names it."""
     shutil.rmtree(STAGE, ignore_errors=True)
@@ -45,7 +55,7 @@ def stage() -> None:
     run(["ansible-galaxy", "collection", "build", str(ROOT), "--output-path", str(STAGE)], stdout=subprocess.DEVNULL)
     [tarball] = STAGE.glob("prismaguard-migrate-*.tar.gz")
     tarball.rename(STAGE / "prismaguard-migrate.tar.gz")
-    for name in yaml.safe_load((ROOT / "galaxy.yml").read_text())["dependencies"]:
+    for name in needed():
         shutil.copytree(installed(name), STAGE / name, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.rmtree(STAGE / name / "tests", ignore_errors=True)  # their own tests: not needed to run
 

@@ -48,7 +48,10 @@ def a_migration_waits_on_customers() -> bool:
     test's clock starts there, not when the deploy begins: on a loaded machine Prisma may take longer than the
     transaction's seconds to reach its first ALTER, and a transaction ended by then proves nothing."""
     with db() as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass")
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'customers'::regclass"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return cur.fetchone()[0] > 0
 
 

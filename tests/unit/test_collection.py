@@ -4,6 +4,7 @@ module_utils, and the playbooks with their roles, all by FQCN."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -98,3 +99,37 @@ def test_the_collections_requirements_the_execution_environment_and_pyproject_ag
         "ansible-core": project["ansible-core"],
         "ansible-runner": project["ansible-runner"],
     }
+
+
+def test_the_execution_environments_inputs_are_its_contents_not_their_timestamps(tmp_path):
+    """bin/ee-build keeps an image built from the same inputs: a fresh clone (new timestamps) is the same
+    image, and a changed file, mode, dependency or base is another."""
+    sys.path.insert(0, str(ROOT / "ee"))
+    import ee_build
+
+    source = tmp_path / "src"
+    (source / "plugins").mkdir(parents=True)
+    module = source / "plugins" / "m.py"
+    module.write_text("x = 1\n")
+    manifest = tmp_path / "stage" / "community" / "general" / "MANIFEST.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"version": "1"}')
+
+    def digest(mtime: int, base: str = "sha256:base") -> str:
+        os.utime(module, (mtime, mtime))
+        with tarfile.open(tmp_path / "stage" / "prismaguard-migrate.tar.gz", "w:gz") as tar:
+            tar.add(source, arcname="src")
+        return ee_build.inputs(tmp_path / "stage", base)
+
+    first = digest(1_000_000)
+    assert digest(2_000_000) == first
+    assert digest(1_000_000, base="sha256:other") != first
+    module.chmod(0o755)
+    assert digest(1_000_000) != first
+    module.chmod(0o644)
+    module.write_text("x = 2\n")
+    assert digest(1_000_000) != first
+    module.write_text("x = 1\n")
+    assert digest(1_000_000) == first
+    manifest.write_text('{"version": "2"}')
+    assert digest(1_000_000) != first

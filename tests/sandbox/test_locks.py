@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from receiver import receiving
 
-from .conftest import DATABASE, DB_PORT, MANAGED, PROBES, SECRETS, db, fingerprint, lock_record, playbook
+from .conftest import DATABASE, DB_PORT, MANAGED, PROBES, SECRETS, db, fingerprint, lock_record, playbook, reset
 from .test_rollback import assert_release_1, branch, release_1, run_failing  # noqa: F401 - release_1: a fixture
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -132,7 +132,7 @@ def hold_access_exclusive(work: Path):
 
 
 def test_a_migration_holding_access_exclusive_past_its_budget_on_the_rehearsal_stops_the_run(tmp_path):
-    playbook("sandbox_reset.yml")
+    reset()
     before = fingerprint()
     name = branch(tmp_path, "hold3s", hold_access_exclusive)
     out = " ".join((playbook("migrate.yml", "-e", f"app_version={name}", expect_rc=2).stdout).split())

@@ -28,6 +28,7 @@ from .conftest import (
     lock_record,
     playbook,
     production_state,
+    reset,
     ssh,
     started_at,
     writing,
@@ -187,7 +188,7 @@ def test_the_report_shows_the_runbooks_timeline_and_is_saved(first_run):
 def test_a_reset_after_the_runs_gives_release_1_exactly_with_every_process_started_anew(first_run):
     """Last in this module: the runs above migrated, held the lock and wrote backups and audit lines."""
     assert production_state() != first_run["state"]
-    playbook("sandbox_reset.yml")
+    reset()
     after, before = production_state(), first_run["state"]
     started = [key for key in before if key.endswith(" started")]
     assert {k: v for k, v in after.items() if k not in started} == {

@@ -33,6 +33,7 @@ from .conftest import (
     health,
     lock_record,
     playbook,
+    reset,
     ssh,
     writing,
 )
@@ -264,7 +265,7 @@ def test_a_window_whose_new_release_ran_on_a_dropped_column_is_left_as_it_is_wit
             "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers' AND column_name = 'phone'"
         )
         assert cur.fetchone()[0] == 0
-    playbook("sandbox_reset.yml")  # release 1 for the tests after this one
+    reset()  # release 1 for the tests after this one
     assert_release_1(release_1)
 
 

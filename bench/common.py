@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -29,6 +30,12 @@ def machine() -> dict:
         "python": platform.python_version(),
         "podman": subprocess.run(["podman", "--version"], capture_output=True, text=True).stdout.strip(),
     }
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of every finished child process so far (a playbook run and all it started)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def env() -> dict:

@@ -11,14 +11,13 @@ user + system of ansible-playbook and everything it started. Bounded: each run h
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, save, table
+from common import ROOT, children_cpu_s, save, table
 
 INTERVALS = (0.001, 0.01)
 ROUNDS = 3
@@ -31,7 +30,7 @@ def run(folder: Path, interval: float, playbook: str) -> tuple[float, float]:
     (folder / "ansible.cfg").write_text(
         f"[defaults]\ninternal_poll_interval = {interval}\ninterpreter_python = {sys.executable}\n"
     )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = children_cpu_s()
     began = time.monotonic()
     subprocess.run(
         [str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local", playbook],
@@ -42,8 +41,7 @@ def run(folder: Path, interval: float, playbook: str) -> tuple[float, float]:
         stdout=subprocess.DEVNULL,
     )
     wall = time.monotonic() - began
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, children_cpu_s() - before
 
 
 def main() -> None:

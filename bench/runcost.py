@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import subprocess
 import tempfile
 from pathlib import Path
 
-from common import ROOT, env, play, save, table
+from common import ROOT, children_cpu_s, env, play, save, table
 
 INVENTORY = "inventories/sandbox-do"
 REPEAT = 2
@@ -53,14 +52,14 @@ def droplets_cpu() -> dict[str, float | None]:
     return {name: cpu_s(cid) for name, cid in containers().items()}
 
 
-def controller_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def reset() -> None:
+    """Production before any run: the droplets started again from their release-1 snapshots."""
+    play("playbooks/sandbox_reset.yml", "-e", "sandbox_up_build=false", inventory=INVENTORY, timeout=900)
 
 
 def priced(playbook: str, *args: str, extra_env: dict | None = None) -> dict:
     """Wall, controller and droplet CPU seconds of one playbook run, and its tasks by outcome."""
-    droplets, controller = droplets_cpu(), controller_cpu()
+    droplets, controller = droplets_cpu(), children_cpu_s()
     wall, proc = play(playbook, *args, inventory=INVENTORY, timeout=900, extra_env=extra_env)
     after = droplets_cpu()
     spent = {name: round(after[name] - droplets[name], 2) for name in after
@@ -68,7 +67,7 @@ def priced(playbook: str, *args: str, extra_env: dict | None = None) -> dict:
     outcomes = re.findall(r"^(ok|changed|skipping|included):", proc.stdout, re.M)
     return {
         "wall_s": round(wall, 1),
-        "controller_cpu_s": round(controller_cpu() - controller, 2),
+        "controller_cpu_s": round(children_cpu_s() - controller, 2),
         "droplets_cpu_s": round(sum(spent.values()), 2),
         "per_droplet_cpu_s": spent,
         "tasks": len(re.findall(r"^TASK \[", proc.stdout, re.M)),
@@ -82,7 +81,7 @@ def floor() -> dict:
         loop = Path(tmp) / "ping.yml"
         loop.write_text(f"- hosts: {FLOOR_HOST}\n  gather_facts: false\n  tasks:\n"
                         f"    - ansible.builtin.ping:\n      loop: \"{{{{ range({CALLS}) | list }}}}\"\n")  # fmt: skip
-        cid = containers()[next(n for n in containers() if n.endswith(FLOOR_HOST))]
+        cid = next(cid for name, cid in containers().items() if name.endswith(FLOOR_HOST))
         play(str(loop), inventory=INVENTORY)  # the SSH control master up first
         before = cpu_s(cid)
         play(str(loop), inventory=INVENTORY)
@@ -104,11 +103,11 @@ def main() -> None:
     runs: dict[str, list[dict]] = {label: [] for label in CASES}
     for _ in range(REPEAT):
         for label, args in CASES.items():
-            play("playbooks/sandbox_reset.yml", "-e", "sandbox_up_build=false", inventory=INVENTORY, timeout=900)
+            reset()
             with tempfile.TemporaryDirectory() as reports:
                 runs[label].append(priced("playbooks/migrate.yml", *args, extra_env={"MIGRATION_REPORT_DIR": reports}))
     base = floor()
-    play("playbooks/sandbox_reset.yml", "-e", "sandbox_up_build=false", inventory=INVENTORY, timeout=900)
+    reset()
 
     def mean(values):
         return round(sum(values) / len(values), 1)
